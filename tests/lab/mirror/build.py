@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Build the lab's artifact mirror from pinned upstream Go modules.
+
+The lab has no internet, but it has the Go module proxy. The components the roles install publish
+release artifacts (manifests, CRD bundles, Helm charts) that are built from their source trees, and
+those source trees are Go modules. This script downloads each pinned module, rebuilds the release
+artifact the way upstream's release tooling does, and writes it under --out at the path it has on
+its upstream host, so that a role pointed at the mirror (``k8s_ai_mirror_url``) finds it at
+``<mirror>/<host>/<upstream path>``:
+
+    github.com/kubernetes-sigs/kueue/releases/download/<v>/manifests.yaml
+    github.com/kubernetes-sigs/kueue/releases/download/<v>/kueue-<v>.tgz        (Helm chart)
+    github.com/kubernetes-sigs/jobset/releases/download/<v>/manifests.yaml
+    github.com/kubernetes-sigs/jobset/releases/download/<v>/jobset-<v>.tgz      (Helm chart)
+    github.com/kubernetes-sigs/gateway-api/releases/download/<v>/standard-install.yaml
+    github.com/kubernetes-sigs/gateway-api/releases/download/<v>/experimental-install.yaml
+
+Every file gets a sibling ``<file>.sha256`` (sha256sum format) and every directory a ``SHA256SUMS``.
+Pins come from tests/lab/versions.env. A stamp file records the inputs; when nothing changed the
+script only re-checks the checksums and exits (well under a second).
+
+Usage: .venv/bin/python tests/lab/mirror/build.py --out .lab/mirror [--force]
+"""
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+VERSIONS_ENV = os.path.join(REPO, "tests", "lab", "versions.env")
+STAMP = ".build-stamp.json"
+
+# Release images as upstream's release tooling sets them (kustomize edit set image ...).
+KUEUE_STAGING_IMAGE = re.compile(r"us-central1-docker\.pkg\.dev/k8s-staging-images/kueue/kueue:\S+")
+JOBSET_STAGING_IMAGE = re.compile(r"us-central1-docker\.pkg\.dev/k8s-staging-images/jobset/jobset:\S+")
+
+
+def log(msg):
+    print("mirror: %s" % msg, file=sys.stderr, flush=True)
+
+
+def read_versions(path=VERSIONS_ENV):
+    versions = {}
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, value = line.split("=", 1)
+            versions[key.strip()] = value.strip().strip('"')
+    return versions
+
+
+def go_env():
+    env = dict(os.environ)
+    env.setdefault("GOTOOLCHAIN", "local")
+    env["GOFLAGS"] = "-mod=mod"
+    return env
+
+
+def module_dir(module, version):
+    """Return the module cache directory of module@version (downloads it when missing)."""
+    out = subprocess.run(["go", "mod", "download", "-json", "%s@%s" % (module, version)],
+                         check=False, capture_output=True, text=True, env=go_env(), cwd=tempfile.gettempdir())
+    try:
+        info = json.loads(out.stdout)
+    except ValueError:
+        info = {}
+    if out.returncode != 0 or not info.get("Dir"):
+        raise SystemExit("mirror: cannot download Go module %s@%s: %s" % (
+            module, version, info.get("Error") or out.stderr.strip() or "no Dir in go mod download output"))
+    return info["Dir"]
+
+
+def kubectl():
+    candidates = [os.path.join(REPO, ".lab", "bin", "kubectl"), shutil.which("kubectl")]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise SystemExit("mirror: kubectl (for kustomize) not found in .lab/bin or PATH")
+
+
+def kustomize(directory):
+    out = subprocess.run([kubectl(), "kustomize", directory], check=False, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit("mirror: kustomize build %s failed: %s" % (directory, out.stderr.strip()))
+    return out.stdout
+
+
+def write_if_changed(path, data):
+    if isinstance(data, str):
+        data = data.encode()
+    if os.path.exists(path):
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return False
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+    return True
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_chart(chart_dir, name, version):
+    """A Helm chart archive (name/ prefix, Chart.yaml version and appVersion set), byte-reproducible."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for root, dirs, files in os.walk(chart_dir):
+            dirs.sort()
+            for filename in sorted(files):
+                full = os.path.join(root, filename)
+                rel = os.path.relpath(full, chart_dir)
+                with open(full, "rb") as handle:
+                    data = handle.read()
+                if rel == "Chart.yaml":
+                    text = data.decode()
+                    text = re.sub(r"(?m)^version:.*$", "version: %s" % version.lstrip("v"), text)
+                    text = re.sub(r"(?m)^appVersion:.*$", 'appVersion: "%s"' % version, text)
+                    data = text.encode()
+                info = tarfile.TarInfo("%s/%s" % (name, rel))
+                info.size = len(data)
+                info.mode = 0o644
+                info.mtime = 0
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def build_kueue(out, version):
+    src = module_dir("sigs.k8s.io/kueue", version)
+    base = os.path.join(out, "github.com", "kubernetes-sigs", "kueue", "releases", "download", version)
+    manifests = KUEUE_STAGING_IMAGE.sub("registry.k8s.io/kueue/kueue:%s" % version,
+                                        kustomize(os.path.join(src, "config", "default")))
+    write_if_changed(os.path.join(base, "manifests.yaml"), manifests)
+    chart = os.path.join(src, "charts", "kueue")
+    if os.path.isdir(chart):
+        archive = package_chart(chart, "kueue", version)
+        write_if_changed(os.path.join(base, "kueue-%s.tgz" % version.lstrip("v")), archive)
+
+
+def build_jobset(out, version):
+    src = module_dir("sigs.k8s.io/jobset", version)
+    base = os.path.join(out, "github.com", "kubernetes-sigs", "jobset", "releases", "download", version)
+    manifests = JOBSET_STAGING_IMAGE.sub("registry.k8s.io/jobset/jobset:%s" % version,
+                                         kustomize(os.path.join(src, "config", "default")))
+    write_if_changed(os.path.join(base, "manifests.yaml"), manifests)
+    chart = os.path.join(src, "charts", "jobset")
+    if os.path.isdir(chart):
+        archive = package_chart(chart, "jobset", version)
+        write_if_changed(os.path.join(base, "jobset-%s.tgz" % version.lstrip("v")), archive)
+
+
+def build_gateway_api(out, version):
+    """standard-install.yaml / experimental-install.yaml as hack/build-install-yaml.sh builds them."""
+    src = module_dir("sigs.k8s.io/gateway-api", version)
+    base = os.path.join(out, "github.com", "kubernetes-sigs", "gateway-api", "releases", "download", version)
+    for channel in ("standard", "experimental"):
+        crd_dir = os.path.join(src, "config", "crd", channel)
+        parts = ["# Gateway API %s channel install, %s, built from the sigs.k8s.io/gateway-api module\n"
+                 % (channel, version)]
+        for filename in sorted(os.listdir(crd_dir)):
+            if filename.startswith("gateway") and filename.endswith(".yaml"):
+                with open(os.path.join(crd_dir, filename)) as handle:
+                    parts.append("---\n#\n# config/crd/%s/%s\n#\n%s" % (channel, filename, handle.read()))
+        write_if_changed(os.path.join(base, "%s-install.yaml" % channel), "".join(parts))
+
+
+BUILDERS = (
+    ("KUEUE_VERSION", build_kueue),
+    ("JOBSET_VERSION", build_jobset),
+    ("GATEWAY_API_VERSION", build_gateway_api),
+)
+
+
+def write_checksums(out):
+    """<file>.sha256 beside every artifact and SHA256SUMS in every directory that holds artifacts."""
+    for root, _dirs, files in os.walk(out):
+        artifacts = sorted(f for f in files if not (f.endswith(".sha256") or f == "SHA256SUMS" or f.startswith(".")
+                                                     or f.endswith(".tmp")))
+        if not artifacts:
+            continue
+        lines = []
+        for filename in artifacts:
+            line = "%s  %s\n" % (sha256_file(os.path.join(root, filename)), filename)
+            write_if_changed(os.path.join(root, filename + ".sha256"), line)
+            lines.append(line)
+        write_if_changed(os.path.join(root, "SHA256SUMS"), "".join(lines))
+
+
+def checksums_ok(out):
+    for root, _dirs, files in os.walk(out):
+        if "SHA256SUMS" not in files:
+            continue
+        with open(os.path.join(root, "SHA256SUMS")) as handle:
+            for line in handle:
+                digest, filename = line.split(None, 1)
+                path = os.path.join(root, filename.strip())
+                if not os.path.exists(path) or sha256_file(path) != digest:
+                    return False
+    return True
+
+
+def stamp_for(versions):
+    with open(os.path.abspath(__file__), "rb") as handle:
+        script = hashlib.sha256(handle.read()).hexdigest()
+    return {"script": script, "versions": {key: versions.get(key) for key, _ in BUILDERS}}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=os.path.join(REPO, ".lab", "mirror"))
+    parser.add_argument("--versions", default=VERSIONS_ENV)
+    parser.add_argument("--force", action="store_true", help="rebuild even when the stamp says nothing changed")
+    args = parser.parse_args(argv)
+    out = os.path.abspath(args.out)
+    versions = read_versions(args.versions)
+    stamp = stamp_for(versions)
+    stamp_path = os.path.join(out, STAMP)
+    if not args.force and os.path.exists(stamp_path):
+        with open(stamp_path) as handle:
+            try:
+                previous = json.load(handle)
+            except ValueError:
+                previous = None
+        if previous == stamp and checksums_ok(out):
+            log("up to date in %s" % out)
+            return 0
+    os.makedirs(out, exist_ok=True)
+    for key, builder in BUILDERS:
+        if not versions.get(key):
+            log("%s not pinned in %s, skipped" % (key, args.versions))
+            continue
+        log("building %s %s" % (builder.__name__[len("build_"):], versions[key]))
+        builder(out, versions[key])
+    write_checksums(out)
+    write_if_changed(stamp_path, json.dumps(stamp, indent=1, sort_keys=True))
+    log("done: %s" % out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
