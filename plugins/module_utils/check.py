@@ -1,0 +1,295 @@
+# -*- coding: utf-8 -*-
+# Copyright: k8s_ai.conformance contributors
+# Apache License 2.0
+"""The glue every check module uses. A check module is one screen:
+
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check
+
+    def verify(check):
+        check.static("resource.k8s.io/v1 serves the DRA kinds", dra_api_served)
+        check.static("a DeviceClass and ResourceSlices with devices exist", devices_published)
+        check.positive("a pod with a claim is allocated a device and scheduled", claim_allocated)
+        check.negative("an oversized claim stays unallocated", oversized_claim_refused)
+
+    def dra_api_served(check):                      # static part: fn(check) -> detail string
+        missing = check.served("resource.k8s.io/v1", ["DeviceClass", "ResourceClaim"])
+        check.require(not missing, "not served: %s" % ", ".join(missing))
+        return "all served"
+
+    def claim_allocated(check, probe):              # behavioural part: fn(check, probe) -> detail
+        claim = probe.create({...})                 # created in the probe namespace, labelled
+        claim = probe.wait_for(claim, lambda c: c["status"].get("allocation"), "claim allocated")
+        return "allocated %s" % ...
+
+    def main():
+        run_check("dra_support", verify)            # optional: argument_spec=dict(...) for extra options
+
+Parts
+  check.static(name, fn, required=True)    fn(check) runs in check mode too.
+  check.positive(name, fn, required=True)  fn(check, probe); skipped in check mode.
+  check.negative(name, fn, required=True)  fn(check, probe); skipped in check mode.
+  Each returns the part's outcome ("passed", "failed", "error", "skipped"). A part PASSES when fn
+  returns (its return value, a string, is the detail). Inside fn:
+    check.fail(msg) / check.require(cond, msg)  -> outcome failed (the capability misbehaved/absent)
+    probe.wait_for(...) timing out              -> outcome failed, with the last state seen
+    any ClusterError (API unreachable, 403...)  -> outcome error (could not run; verified=false)
+    any other exception                         -> outcome error "internal error: ..."
+    check.not_applicable(reason)                -> the whole check is N/A with that reason; later
+                                                   parts are not run. Use it only for a context that
+                                                   does not apply (e.g. no autoscaler on bare metal),
+                                                   never for "the feature is missing" (that is failed).
+  Parts share data through check.facts (a dict), e.g. the DeviceClass found by a static part. A
+  behavioural part that needs a fact an earlier part did not find calls check.fail("...") itself.
+  Optional (SHOULD-level) parts: required=False; they never lower the status.
+
+Probe (behavioural parts; one namespace per check, opened on first use, deleted at the end)
+  probe.namespace                          the throw-away namespace's name
+  probe.create(obj) -> obj                 namespaced objects go to the probe namespace; all get
+                                           the probe labels; cluster-scoped ones are deleted at the end
+  probe.try_create(obj, dry_run=False)     -> (obj, None) or (None, ApiError) for expected refusals
+  probe.get(obj), probe.list(api_version, kind, label_selector=None), probe.delete(obj)
+  probe.wait_for(obj, cond, "what", timeout=None)    poll until cond(obj); raises WaitTimeout (failed)
+  probe.wait_until(fetch, cond, "what", timeout=None) same for any fetch() (e.g. probe.list(...))
+  probe.stays(obj, cond, "what", seconds=5)          negative cases: cond must hold the whole time
+  condition(obj, type) / has_condition(obj, type, status="True", reason=None)  (from probe.py)
+
+Reading the cluster (records evidence)
+  check.cluster                            client.Cluster: get/list/iter_list/create/patch/delete/path
+  check.served(api_version, kinds)         -> list of kinds NOT served (empty = all served)
+  check.crds_established(names)            -> list of CRD names that are missing or not Established
+  check.read(title, path, missing_ok=False), check.list(title, path, label_selector=None)
+  check.accelerators                       accelerators.discover() result, cached (DeviceClasses,
+                                           ResourceSlices per driver/node, device-plugin resources)
+  check.record(title, action, request=None, response=None)   add your own evidence entry
+  check.note(text)                         add a line to the result's notes
+  check.params                             module parameters (common ones + your argument_spec)
+
+Result: run_check exits with changed=False and `result` (docs/architecture.md schema). Bad input
+(kubeconfig missing/malformed, unknown context) fails the module with a message naming the input and
+still returns `result` (verified=false). An unreachable or unauthorised API server gives a result
+with an `error` part and verified=false.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import time
+import traceback
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import accelerators as accelerators_mod
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import Cluster, ClusterError, api_prefix
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.evidence import Evidence
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import DEFAULT_PREFIX, Probe
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import (
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    NotApplicable,
+    PartFailed,
+    build_result,
+    make_part,
+)
+
+COMMON_ARGUMENT_SPEC = {
+    "kubeconfig": {"type": "raw"},
+    "context": {"type": "str"},
+    "timeout": {"type": "int", "default": 60},
+    "probe_namespace_prefix": {"type": "str", "default": DEFAULT_PREFIX},
+    "validate_certs": {"type": "bool", "default": True, "aliases": ["verify_ssl"]},
+}
+
+
+def iso_now(ts=None):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class Check:
+    """State of one check run: parts, evidence, facts, the lazily opened probe."""
+
+    def __init__(self, name, params, check_mode=False, cluster=None, run_id=None):
+        self.name = name
+        self.params = params
+        self.check_mode = check_mode
+        self.cluster = cluster
+        self.run_id = run_id
+        self.timeout = int(params.get("timeout") or 60)
+        self.evidence = Evidence()
+        self.parts = []
+        self.facts = {}
+        self.notes = []
+        self.na_reason = None
+        self.started = time.time()
+        self._probe = None
+        self._accelerators = None
+
+    # ---- connecting -----------------------------------------------------------------------------
+    def connect(self):
+        """Load the kubeconfig; raises ClusterError naming the bad input."""
+        if self.cluster is None:
+            self.cluster = Cluster.connect(self.params.get("kubeconfig"), self.params.get("context"),
+                                           validate_certs=self.params.get("validate_certs", True))
+        return self.cluster
+
+    # ---- parts ----------------------------------------------------------------------------------
+    def static(self, name, fn, required=True):
+        return self._run_part(name, "static", fn, required, behavioural=False)
+
+    def positive(self, name, fn, required=True):
+        return self._run_part(name, "positive", fn, required, behavioural=True)
+
+    def negative(self, name, fn, required=True):
+        return self._run_part(name, "negative", fn, required, behavioural=True)
+
+    def _run_part(self, name, kind, fn, required, behavioural):
+        if self.na_reason:
+            return SKIPPED
+        if behavioural and self.check_mode:
+            self.parts.append(make_part(name, kind, SKIPPED, "check mode: behaviour not probed", required))
+            return SKIPPED
+        started = time.time()
+        try:
+            detail = fn(self, self.probe) if behavioural else fn(self)
+            outcome = PASSED
+        except NotApplicable as exc:
+            self.na_reason = str(exc)
+            outcome, detail = SKIPPED, "not applicable: %s" % exc
+        except PartFailed as exc:
+            outcome, detail = FAILED, str(exc)
+        except ClusterError as exc:
+            outcome, detail = ERROR, str(exc)
+        except Exception as exc:  # a bug or an unexpected object shape: report, do not crash the run
+            outcome, detail = ERROR, "internal error: %s: %s" % (exc.__class__.__name__, exc)
+            self.record("internal error in part %r" % name, "python", response=traceback.format_exc()[-3000:])
+        part = make_part(name, kind, outcome, "" if detail is None else str(detail), required)
+        part["duration_s"] = round(time.time() - started, 3)
+        self.parts.append(part)
+        return outcome
+
+    # ---- verdict helpers used inside parts --------------------------------------------------------
+    @staticmethod
+    def fail(message):
+        raise PartFailed(message)
+
+    @staticmethod
+    def require(condition, message):
+        if not condition:
+            raise PartFailed(message)
+        return condition
+
+    @staticmethod
+    def not_applicable(reason):
+        raise NotApplicable(reason)
+
+    def note(self, text):
+        self.notes.append(text)
+
+    def record(self, title, action, request=None, response=None, duration_s=None, error=None):
+        return self.evidence.add(title, action, request, response, duration_s, error)
+
+    # ---- probe and discovery --------------------------------------------------------------------
+    @property
+    def probe(self):
+        if self._probe is None:
+            probe = Probe(self.cluster, self.name, self.evidence, timeout=self.timeout,
+                          prefix=self.params.get("probe_namespace_prefix") or DEFAULT_PREFIX, run_id=self.run_id)
+            probe.open()
+            self._probe = probe
+        return self._probe
+
+    def close(self):
+        if self._probe is not None:
+            self._probe.close()
+            if self._probe.cleanup_errors:
+                self.note("probe cleanup incomplete: %s" % "; ".join(self._probe.cleanup_errors))
+            self._probe = None
+
+    @property
+    def accelerators(self):
+        if self._accelerators is None:
+            with self.evidence.step("discover accelerators (DeviceClasses, ResourceSlices, node allocatable)",
+                                    "list deviceclasses, resourceslices, nodes") as step:
+                self._accelerators = accelerators_mod.discover(self.cluster)
+                step.response = accelerators_mod.summary(self._accelerators)
+        return self._accelerators
+
+    # ---- reading with evidence ------------------------------------------------------------------
+    def read(self, title, path, missing_ok=False):
+        with self.evidence.step(title, "GET " + path) as step:
+            step.response = self.cluster.get(path, missing_ok=missing_ok)
+        return step.response
+
+    def list(self, title, path, label_selector=None):
+        action = "GET %s%s" % (path, (" ?labelSelector=" + label_selector) if label_selector else "")
+        with self.evidence.step(title, action) as step:
+            items = self.cluster.list(path, label_selector=label_selector)
+            step.response = [(i.get("metadata") or {}).get("name") for i in items]
+        return items
+
+    def served(self, api_version, kinds):
+        """Kinds (of `kinds`) NOT served under api_version; records what discovery returned."""
+        action = "GET " + api_prefix(api_version)
+        with self.evidence.step("discovery: %s" % api_version, action) as step:
+            resources = self.cluster.served_resources(api_version)
+            served = sorted({r.get("kind") for r in resources.values() if "/" not in r.get("name", "")})
+            step.response = {"served kinds": served}
+        return [k for k in kinds if k not in served]
+
+    def crds_established(self, names):
+        """CRD names (of `names`) that are missing or not Established."""
+        bad = []
+        with self.evidence.step("CRDs Established", "GET customresourcedefinitions.apiextensions.k8s.io") as step:
+            seen = {}
+            for name in names:
+                crd = self.cluster.get(self.cluster.path("apiextensions.k8s.io/v1", "customresourcedefinitions",
+                                                         name=name), missing_ok=True)
+                ok = bool(crd) and any(c.get("type") == "Established" and c.get("status") == "True"
+                                       for c in (crd.get("status") or {}).get("conditions") or [])
+                seen[name] = "Established" if ok else ("not Established" if crd else "missing")
+                if not ok:
+                    bad.append(name)
+            step.response = seen
+        return bad
+
+    # ---- result -----------------------------------------------------------------------------------
+    def result(self):
+        return build_result(
+            self.name, self.parts, self.evidence.entries, iso_now(self.started), time.time() - self.started,
+            na_reason=self.na_reason, check_mode=self.check_mode, notes="\n".join(self.notes),
+            api_requests=self.cluster.requests if self.cluster is not None else 0,
+        )
+
+    def run(self, verify):
+        """Reach the API, run verify(self), clean up, return the result dict."""
+        try:
+            if self._reachable():
+                verify(self)
+        finally:
+            self.close()
+        return self.result()
+
+    def _reachable(self):
+        try:
+            with self.evidence.step("API server version", "GET /version") as step:
+                step.response = self.cluster.version()
+            self.facts["server_version"] = step.response
+            return True
+        except ClusterError as exc:
+            self.parts.append(make_part("API server reachable and authorised", "static", ERROR, str(exc)))
+            return False
+
+
+def run_check(name, verify, argument_spec=None, module_class=None):
+    """Entry point of a check module: parse arguments, run, exit_json(changed=False, result=...)."""
+    if module_class is None:
+        from ansible.module_utils.basic import AnsibleModule as module_class
+    spec = dict(COMMON_ARGUMENT_SPEC)
+    spec.update(argument_spec or {})
+    module = module_class(argument_spec=spec, supports_check_mode=True)
+    check = Check(name, module.params, check_mode=module.check_mode)
+    try:
+        check.connect()
+    except ClusterError as exc:
+        check.parts.append(make_part("cluster access (kubeconfig/context)", "static", ERROR, str(exc)))
+        module.fail_json(msg=str(exc), result=check.result())
+    result = check.run(verify)
+    module.exit_json(changed=False, result=result, msg=result["summary"])

@@ -1,0 +1,345 @@
+# -*- coding: utf-8 -*-
+# Copyright: k8s_ai.conformance contributors
+# Apache License 2.0
+"""Probe runner: one labelled throw-away namespace per check, waits with timeouts, cleanup always.
+
+    with Probe(cluster, "dra_support", evidence, timeout=60) as probe:
+        claim = probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", ...})
+        claim = probe.wait_for(claim, lambda c: c.get("status", {}).get("allocation"), "claim allocated")
+        probe.stays(job, lambda j: j["spec"]["suspend"], "job stays suspended", seconds=5)
+    # namespace (and any cluster-scoped object the probe created) deleted here, also on exceptions
+
+Namespaces are named <prefix>-<check>-<random> and labelled:
+    app.kubernetes.io/managed-by=k8s-ai-conformance, k8s-ai-conformance/probe=true,
+    k8s-ai-conformance/check=<check>, k8s-ai-conformance/run-id=<run>,
+    k8s-ai-conformance/created=<epoch>, k8s-ai-conformance/expires=<epoch>
+A probe never works past its `expires` time (waits are clamped to it), so garbage collection can
+delete every probe object whose `expires` has passed without touching a concurrent live run.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import copy
+import random
+import re
+import string
+import time
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError, ClusterError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import PartFailed
+
+MANAGED_BY = ("app.kubernetes.io/managed-by", "k8s-ai-conformance")
+LABEL_PROBE = "k8s-ai-conformance/probe"
+LABEL_CHECK = "k8s-ai-conformance/check"
+LABEL_RUN = "k8s-ai-conformance/run-id"
+LABEL_CREATED = "k8s-ai-conformance/created"
+LABEL_EXPIRES = "k8s-ai-conformance/expires"
+PROBE_SELECTOR = "%s=%s,%s=true" % (MANAGED_BY[0], MANAGED_BY[1], LABEL_PROBE)
+DEFAULT_PREFIX = "ai-conformance-probe"
+POLL_INTERVAL = 0.5
+MIN_LIFETIME = 900  # seconds a probe may live at most (raised for long timeouts)
+
+
+class WaitTimeout(PartFailed):
+    """The awaited condition did not hold within the timeout (a failed outcome, with the last state)."""
+
+    def __init__(self, message, last=None):
+        super().__init__(message)
+        self.last = last
+
+
+def random_suffix(length=5):
+    return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(length))
+
+
+def new_run_id():
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + random_suffix(6)
+
+
+def probe_namespace_name(prefix, check, suffix=None):
+    """<prefix>-<check>-<random>, a valid DNS label (<= 63 characters)."""
+    suffix = suffix or random_suffix()
+    base = re.sub(r"[^a-z0-9-]+", "-", ("%s-%s" % (prefix, check)).lower()).strip("-")
+    return "%s-%s" % (base[: 62 - len(suffix)].rstrip("-"), suffix)
+
+
+def probe_labels(check, run_id, created, lifetime):
+    return {
+        MANAGED_BY[0]: MANAGED_BY[1],
+        LABEL_PROBE: "true",
+        LABEL_CHECK: re.sub(r"[^A-Za-z0-9_.-]", "-", check)[:63],
+        LABEL_RUN: run_id[:63],
+        LABEL_CREATED: str(int(created)),
+        LABEL_EXPIRES: str(int(created + lifetime)),
+    }
+
+
+def is_expired(obj, now, grace=MIN_LIFETIME):
+    """True when a probe object is past its expires label (or, without one, older than grace)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for key, extra in ((LABEL_EXPIRES, 0), (LABEL_CREATED, grace)):
+        try:
+            return now > int(labels[key]) + extra
+        except (KeyError, ValueError):
+            continue
+    return False  # not ours to judge: never delete what we cannot date
+
+
+def collect_garbage(cluster, api_version="v1", plural="namespaces", now=None, evidence=None):
+    """Delete expired probe objects of one cluster-scoped kind; return their names."""
+    now = time.time() if now is None else now
+    path = cluster.path(api_version, plural)
+    deleted = []
+    for obj in cluster.iter_list(path, label_selector=PROBE_SELECTOR):
+        meta = obj.get("metadata") or {}
+        if meta.get("deletionTimestamp") or not is_expired(obj, now):
+            continue
+        cluster.delete(cluster.path(api_version, plural, name=meta["name"]))
+        deleted.append(meta["name"])
+    if deleted and evidence is not None:
+        action = "DELETE %s (label %s, expired)" % (path, PROBE_SELECTOR)
+        evidence.add("garbage-collect expired probe %s" % plural, action, response=deleted)
+    return deleted
+
+
+def condition(obj, cond_type):
+    """The status condition of a type (dict) or None."""
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == cond_type:
+            return cond
+    return None
+
+
+def has_condition(obj, cond_type, status="True", reason=None):
+    cond = condition(obj, cond_type)
+    return bool(cond and cond.get("status") == status and (reason is None or cond.get("reason") == reason))
+
+
+def short_state(obj):
+    """A compact view of an object for failure messages: kind/name + status conditions."""
+    if not isinstance(obj, dict):
+        return str(obj)
+    meta = obj.get("metadata") or {}
+    conds = ["%s=%s%s" % (c.get("type"), c.get("status"), (" (%s)" % c["reason"]) if c.get("reason") else "")
+             for c in (obj.get("status") or {}).get("conditions") or []]
+    return "%s/%s%s" % (obj.get("kind", "?"), meta.get("name", "?"), (" [" + ", ".join(conds) + "]") if conds else "")
+
+
+class Probe:
+    """A throw-away namespace plus helpers; use as a context manager so cleanup always runs."""
+
+    def __init__(self, cluster, check, evidence, timeout=60, prefix=DEFAULT_PREFIX, run_id=None,
+                 poll_interval=POLL_INTERVAL):
+        self.cluster = cluster
+        self.check = check
+        self.evidence = evidence
+        self.timeout = timeout
+        self.prefix = prefix or DEFAULT_PREFIX
+        self.run_id = run_id or new_run_id()
+        self.poll_interval = poll_interval
+        self.created_at = time.time()
+        self.lifetime = max(MIN_LIFETIME, 10 * timeout)
+        self.deadline = self.created_at + self.lifetime - 30  # stop working well before GC may strike
+        self.labels = probe_labels(check, self.run_id, self.created_at, self.lifetime)
+        self.namespace = probe_namespace_name(self.prefix, check)
+        self.cluster_scoped = []  # paths of cluster-scoped objects we created, deleted at close
+        self.cleanup_errors = []
+        self._gc_done = set()
+        self._open = False
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+    def open(self):
+        self._collect_garbage("v1", "namespaces")
+        body = {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": self.namespace, "labels": dict(self.labels)}}
+        with self.evidence.step("create probe namespace", "POST /api/v1/namespaces", request=body) as step:
+            step.response = {"name": self.cluster.create("/api/v1/namespaces", body)["metadata"]["name"]}
+        self._open = True
+        return self
+
+    def close(self):
+        """Delete what the probe created; never raises (errors are kept in cleanup_errors)."""
+        if not self._open:
+            return
+        self._open = False
+        targets = list(reversed(self.cluster_scoped)) + [self.cluster.path("v1", "namespaces", name=self.namespace)]
+        started = time.time()
+        for path in targets:
+            try:
+                self.cluster.delete(path)
+            except ClusterError as exc:
+                self.cleanup_errors.append(str(exc))
+        self.evidence.add("clean up probe objects", "DELETE (propagationPolicy=Background)",
+                          response={"deleted": targets, "errors": self.cleanup_errors},
+                          duration_s=time.time() - started)
+
+    def _collect_garbage(self, api_version, plural):
+        if (api_version, plural) in self._gc_done:
+            return
+        self._gc_done.add((api_version, plural))
+        try:
+            collect_garbage(self.cluster, api_version, plural, evidence=self.evidence)
+        except ClusterError as exc:  # GC is best effort: a missing list/delete right must not fail the check
+            self.evidence.add("garbage-collect expired probe %s" % plural, "list/delete", error=exc)
+
+    # ---- objects ------------------------------------------------------------------------------
+    def _prepare(self, obj):
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("labels", {}).update(self.labels)
+        if not meta.get("name") and not meta.get("generateName"):
+            meta["generateName"] = "probe-"
+        res = self.cluster.resource(obj["apiVersion"], obj["kind"])
+        if res.get("namespaced"):
+            meta["namespace"] = self.namespace
+            return obj, self.cluster.path(obj["apiVersion"], res["name"], self.namespace), True
+        self._collect_garbage(obj["apiVersion"], res["name"])
+        return obj, self.cluster.path(obj["apiVersion"], res["name"]), False
+
+    def create(self, obj, title=None):
+        """Create an object (namespaced ones in the probe namespace); labelled; return the server's copy."""
+        obj, path, namespaced = self._prepare(obj)
+        title = title or "create %s %s" % (obj["kind"], obj["metadata"].get("name") or obj["metadata"]["generateName"])
+        with self.evidence.step(title, "POST " + path, request=obj) as step:
+            created = self.cluster.create(path, obj)
+            step.response = created
+        if not namespaced:
+            self.cluster_scoped.append(self.cluster.path(obj["apiVersion"], path.rsplit("/", 1)[-1],
+                                                         name=created["metadata"]["name"]))
+        return created
+
+    def try_create(self, obj, title=None, dry_run=False):
+        """Create an object that may be refused: return (created or None, ApiError or None)."""
+        obj, path, namespaced = self._prepare(obj)
+        title = title or "try to create %s" % obj["kind"]
+        action = "POST " + path + (" ?dryRun=All" if dry_run else "")
+        with self.evidence.step(title, action, request=obj) as step:
+            try:
+                created = self.cluster.create(path, obj, dry_run=dry_run)
+            except ApiError as exc:
+                step.response = {"status": exc.status, "reason": exc.reason, "message": exc.server_message}
+                return None, exc
+            step.response = created
+        if not namespaced and not dry_run:
+            self.cluster_scoped.append(self.cluster.path(obj["apiVersion"], path.rsplit("/", 1)[-1],
+                                                         name=created["metadata"]["name"]))
+        return created, None
+
+    def get(self, obj):
+        """Fresh copy of an object (None when gone)."""
+        return self.cluster.get(self.cluster.object_path(obj, self.namespace), missing_ok=True)
+
+    def list(self, api_version, kind, label_selector=None, field_selector=None):
+        """Objects of a kind in the probe namespace."""
+        res = self.cluster.resource(api_version, kind)
+        path = self.cluster.path(api_version, res["name"], self.namespace if res.get("namespaced") else None)
+        return self.cluster.list(path, label_selector=label_selector, field_selector=field_selector)
+
+    def delete(self, obj):
+        self.cluster.delete(self.cluster.object_path(obj, self.namespace))
+
+    # ---- waiting ------------------------------------------------------------------------------
+    def _budget(self, timeout):
+        timeout = self.timeout if timeout is None else timeout
+        return max(0.0, min(timeout, self.deadline - time.time()))
+
+    def _poll(self, fetch, condition_fn, until, budget):
+        """Poll fetch() until condition_fn(value) equals `until` or the budget runs out."""
+        end = time.time() + budget
+        while True:
+            value = fetch()
+            if bool(condition_fn(value)) == until:
+                return value, True
+            if time.time() >= end:
+                return value, False
+            time.sleep(min(self.poll_interval, max(0.0, end - time.time())))
+
+    def wait_for(self, obj, condition_fn, what, timeout=None):
+        """Poll an object until condition_fn(obj) is truthy; return it, or raise WaitTimeout (failed)."""
+        return self.wait_until(lambda: self.get(obj), condition_fn, what, timeout, _name=_ref(obj))
+
+    def wait_until(self, fetch, condition_fn, what, timeout=None, _name=None):
+        """Like wait_for, for any fetch() (e.g. a list of pods)."""
+        budget = self._budget(timeout)
+        started = time.time()
+        value, ok = self._poll(fetch, condition_fn, True, budget)
+        took = time.time() - started
+        action = "poll %severy %.1fs until: %s (timeout %ds)" % (("GET %s " % _name) if _name else "",
+                                                                 self.poll_interval, what, budget)
+        if ok:
+            self.evidence.add("wait: " + what, action, response=value, duration_s=took)
+            return value
+        message = "not observed within %ds: %s; last state: %s" % (budget, what, _describe(value))
+        self.evidence.add("wait: " + what, action, response=value, duration_s=took, error=message)
+        raise WaitTimeout(message, value)
+
+    def stays(self, obj, condition_fn, what, seconds=5, fetch=None):
+        """Observe for `seconds` that condition_fn stays truthy (negative cases); raise PartFailed if not."""
+        fetch = fetch or (lambda: self.get(obj))
+        started = time.time()
+        value, broke = self._poll(fetch, condition_fn, False, min(seconds, self._budget(seconds)))
+        took = time.time() - started
+        action = "poll every %.1fs for %ds, expecting throughout: %s" % (self.poll_interval, seconds, what)
+        if broke:
+            message = "no longer true after %.1fs: %s; state: %s" % (took, what, _describe(value))
+            self.evidence.add("observe: " + what, action, response=value, duration_s=took, error=message)
+            raise PartFailed(message)
+        self.evidence.add("observe: " + what, action, response=value, duration_s=took)
+        return value
+
+
+def _ref(obj):
+    meta = obj.get("metadata") or {}
+    return "%s/%s" % (obj.get("kind", "?"), meta.get("name", "?"))
+
+
+def _describe(value):
+    if isinstance(value, list):
+        return "%d objects: %s" % (len(value), ", ".join(short_state(v) for v in value[:5]))
+    if value is None:
+        return "object not found"
+    return short_state(value)
+
+
+PROBE_IMAGE = "registry.k8s.io/pause:3.10"
+
+
+def pod_manifest(name, claims=None, requests=None, labels=None, tolerate_all=True, image=PROBE_IMAGE):
+    """A minimal probe pod. claims: {pod claim name: {"resourceClaimName": x} or {"resourceClaimTemplateName": y}};
+    requests: container resource requests/limits (e.g. {"nvidia.com/gpu": 1}). Tolerates every taint so it
+    can land on tainted accelerator nodes; it runs pause and asks for almost nothing else."""
+    container = {"name": "probe", "image": image,
+                 "resources": {"requests": {"cpu": "1m", "memory": "4Mi"}}}
+    if requests:
+        container["resources"]["requests"].update(requests)
+        container["resources"]["limits"] = {k: v for k, v in requests.items() if "/" in k}
+    spec = {"containers": [container], "restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": False}
+    if claims:
+        spec["resourceClaims"] = [dict({"name": key}, **ref) for key, ref in claims.items()]
+        container["resources"]["claims"] = [{"name": key} for key in claims]
+    if tolerate_all:
+        spec["tolerations"] = [{"operator": "Exists"}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": dict(labels or {})}, "spec": spec}
+
+
+def pod_scheduled(pod):
+    return bool(pod and pod.get("spec", {}).get("nodeName")) and has_condition(pod, "PodScheduled")
+
+
+def pod_unschedulable(pod):
+    return bool(pod) and not pod.get("spec", {}).get("nodeName") and \
+        has_condition(pod, "PodScheduled", "False", "Unschedulable")
+
+
+def claim_allocation(claim):
+    """The allocated device results of a ResourceClaim ([{request, driver, pool, device}]), [] if none."""
+    return ((((claim or {}).get("status") or {}).get("allocation") or {}).get("devices") or {}).get("results") or []
