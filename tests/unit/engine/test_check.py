@@ -1,0 +1,132 @@
+import json
+
+import pytest
+from fakeapi import FakeCluster
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import check as check_mod
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError
+
+PARAMS = {"kubeconfig": None, "context": None, "timeout": 2, "probe_namespace_prefix": "t", "validate_certs": True}
+
+
+def run(verify, check_mode=False, cluster=None):
+    cluster = cluster or FakeCluster()
+    check = check_mod.Check("demo", dict(PARAMS), check_mode=check_mode, cluster=cluster)
+    return check.run(verify), cluster
+
+
+def test_outcomes_from_part_functions():
+    def verify(check):
+        check.static("passes", lambda c: "fine")
+        check.static("fails", lambda c: c.fail("absent"))
+        check.positive("errors", lambda c, p: c.cluster.get("/api/v1/namespaces/nope"))
+        check.negative("bug", lambda c, p: {}["missing"])
+
+    result, cluster = run(verify)
+    outcomes = {p["name"]: (p["outcome"], p["detail"]) for p in result["parts"]}
+    assert outcomes["passes"] == ("passed", "fine")
+    assert outcomes["fails"] == ("failed", "absent")
+    assert outcomes["errors"][0] == "error" and "not found (404): get namespaces nope" in outcomes["errors"][1]
+    assert outcomes["bug"] == ("error", "internal error: KeyError: 'missing'")
+    assert result["status"] == "Not Implemented" and result["verified"] is False
+    assert cluster.objects("namespaces") == []  # the probe namespace was cleaned up
+    assert result["api_requests"] == cluster.requests > 0
+    json.dumps(result)  # the result is plain data
+
+
+def test_check_mode_runs_static_only_and_never_creates_a_probe():
+    calls = []
+
+    def verify(check):
+        check.static("api", lambda c: "served")
+        check.positive("pos", lambda c, p: calls.append("pos"))
+        check.negative("neg", lambda c, p: calls.append("neg"))
+
+    result, cluster = run(verify, check_mode=True)
+    assert calls == [] and not any(m == "POST" for m, _ in cluster.log)
+    assert [p["outcome"] for p in result["parts"]] == ["passed", "skipped", "skipped"]
+    assert result["status"] == "Implemented" and result["verified"] is False
+    assert "check mode" in result["notes"]
+
+
+def test_not_applicable_stops_the_check_with_reason():
+    calls = []
+
+    def verify(check):
+        check.static("autoscaler present", lambda c: c.not_applicable("no cluster autoscaler (bare metal)"))
+        check.positive("scales up", lambda c, p: calls.append(1))
+
+    result, _ = run(verify)
+    assert result["status"] == "N/A" and result["na_reason"] == "no cluster autoscaler (bare metal)"
+    assert calls == [] and len(result["parts"]) == 1
+
+
+def test_unreachable_api_gives_error_part_and_runs_nothing():
+    cluster = FakeCluster()
+    cluster.fail[("GET", "/version")] = OSError("connection refused")
+    calls = []
+    result, _ = run(lambda c: calls.append(1), cluster=cluster)
+    assert calls == [] and result["verified"] is False and result["status"] == "Not Implemented"
+    assert "cannot reach the API server" in result["parts"][0]["detail"]
+
+
+def test_forbidden_probe_namespace_is_an_error_naming_the_verb():
+    cluster = FakeCluster()
+    cluster.fail[("POST", "/api/v1/namespaces")] = (403, {"message": 'User "x" cannot create resource "namespaces"'})
+
+    def verify(check):
+        check.static("api", lambda c: "ok")
+        check.positive("pos", lambda c, p: "never")
+
+    result, _ = run(verify, cluster=cluster)
+    pos = result["parts"][1]
+    assert pos["outcome"] == "error" and "forbidden (403): not allowed to create namespaces" in pos["detail"]
+    assert result["status"] == "Not Implemented" and result["verified"] is False
+
+
+def test_helpers_served_and_crds_established():
+    cluster = FakeCluster()
+    cluster.add("apiextensions.k8s.io/v1", "customresourcedefinitions", {"metadata": {"name": "a.x"}, "status": {
+        "conditions": [{"type": "Established", "status": "True"}]}})
+    cluster.add("apiextensions.k8s.io/v1", "customresourcedefinitions", {"metadata": {"name": "b.x"}, "status": {
+        "conditions": [{"type": "Established", "status": "False"}]}})
+    cluster.discovery = dict(cluster.discovery, **{"apiextensions.k8s.io/v1": [
+        ("customresourcedefinitions", "CustomResourceDefinition", False)]})
+    seen = {}
+
+    def verify(check):
+        seen["missing"] = check.served("resource.k8s.io/v1", ["DeviceClass", "Widget"])
+        seen["bad"] = check.crds_established(["a.x", "b.x", "c.x"])
+
+    result, _ = run(verify, cluster=cluster)
+    assert seen == {"missing": ["Widget"], "bad": ["b.x", "c.x"]}
+    crd_evidence = [e for e in result["evidence"] if e["title"] == "CRDs Established"][0]
+    assert crd_evidence["response"] == {"a.x": "Established", "b.x": "not Established", "c.x": "missing"}
+
+
+class FakeModule:
+    def __init__(self, argument_spec, supports_check_mode):
+        self.params = {k: v.get("default") for k, v in argument_spec.items()}
+        self.params.update(FakeModule.given)
+        self.check_mode = False
+        self.exited = None
+
+    def exit_json(self, **kw):
+        raise SystemExit(("exit", kw))
+
+    def fail_json(self, **kw):
+        raise SystemExit(("fail", kw))
+
+
+def test_run_check_fails_on_bad_kubeconfig_with_result():
+    FakeModule.given = {"kubeconfig": "/no/such/file"}
+    with pytest.raises(SystemExit) as info:
+        check_mod.run_check("demo", lambda c: None, module_class=FakeModule)
+    kind, payload = info.value.code
+    assert kind == "fail" and payload["msg"] == "kubeconfig: file /no/such/file does not exist"
+    assert payload["result"]["verified"] is False and payload["result"]["check"] == "demo"
+
+
+def test_api_error_exposes_reason():
+    err = ApiError("x", status=422, body={"reason": "Invalid", "message": "admission webhook denied"})
+    assert err.reason == "Invalid" and err.server_message == "admission webhook denied"

@@ -1,0 +1,139 @@
+import os
+
+import pytest
+import yaml
+from fakeapi import FakeCluster
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import client
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError, Cluster, ClusterError
+
+KUBECONFIG = {
+    "apiVersion": "v1", "kind": "Config", "current-context": "lab",
+    "clusters": [{"name": "lab", "cluster": {"server": "https://127.0.0.1:6443", "insecure-skip-tls-verify": True}}],
+    "users": [{"name": "admin", "user": {"token": "abc"}}],
+    "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "admin"}},
+                 {"name": "other", "context": {"cluster": "lab", "user": "admin"}}],
+}
+
+
+@pytest.fixture
+def kubeconfig_file(tmp_path):
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(KUBECONFIG))
+    return str(path)
+
+
+def test_connect_from_path_content_and_dict(kubeconfig_file):
+    with open(kubeconfig_file) as handle:
+        content = handle.read()
+    for source in (kubeconfig_file, content, KUBECONFIG):
+        cluster = Cluster.connect(source)
+        assert cluster.host == "https://127.0.0.1:6443"
+    assert "context other" in Cluster.connect(kubeconfig_file, context="other").label
+
+
+@pytest.mark.parametrize("source,context,message", [
+    ("/no/such/kubeconfig", None, "kubeconfig: file /no/such/kubeconfig does not exist"),
+    ("clusters: [\n  - {name: x", None, "not valid YAML"),
+    ("- just\n- a list\n", None, "not a kubeconfig"),
+    (dict(KUBECONFIG, contexts=[]), None, "has no contexts"),
+    (dict(KUBECONFIG, **{"current-context": ""}), None, "no current-context set and no context given"),
+    (KUBECONFIG, "nope", "context 'nope' not found (available: lab, other)"),
+    (dict(KUBECONFIG, clusters=[]), None, "names cluster 'lab', which is not defined"),
+    (dict(KUBECONFIG, users=[]), None, "names user 'admin', which is not defined"),
+    (12, None, "kubeconfig: expected a file path"),
+])
+def test_bad_kubeconfig_names_the_input(source, context, message):
+    with pytest.raises(ClusterError) as info:
+        Cluster.connect(source, context=context)
+    assert message in str(info.value)
+
+
+def test_default_kubeconfig_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ClusterError, match="neither \\$KUBECONFIG nor ~/.kube/config exists"):
+        Cluster.connect(None)
+
+
+def test_default_kubeconfig_from_env(monkeypatch, kubeconfig_file):
+    monkeypatch.setenv("KUBECONFIG", kubeconfig_file + os.pathsep + "/ignored")
+    assert Cluster.connect(None).host == "https://127.0.0.1:6443"
+
+
+@pytest.mark.parametrize("method,path,expected", [
+    ("GET", "/apis/resource.k8s.io/v1/resourceslices", "list resourceslices.resource.k8s.io"),
+    ("GET", "/api/v1/namespaces/ns1/pods/p", "get pods p in namespace ns1"),
+    ("POST", "/api/v1/namespaces/ns1/pods", "create pods in namespace ns1"),
+    ("POST", "/api/v1/namespaces", "create namespaces"),
+    ("DELETE", "/apis/kueue.x-k8s.io/v1beta1/clusterqueues/cq", "delete clusterqueues.kueue.x-k8s.io cq"),
+    ("PATCH", "/api/v1/namespaces/a/pods/p/status", "patch pods/status p in namespace a"),
+])
+def test_describe_request(method, path, expected):
+    assert client.describe_request(method, path) == expected
+
+
+def test_403_names_verb_and_resource_and_keeps_server_message():
+    cluster = FakeCluster()
+    cluster.fail[("GET", "/apis/resource.k8s.io/v1/resourceslices")] = (403, {
+        "kind": "Status", "reason": "Forbidden",
+        "message": 'resourceslices.resource.k8s.io is forbidden: User "bob" cannot list resource "resourceslices"'})
+    with pytest.raises(ApiError) as info:
+        cluster.list("/apis/resource.k8s.io/v1/resourceslices")
+    text = str(info.value)
+    assert info.value.status == 403
+    assert "forbidden (403): not allowed to list resourceslices.resource.k8s.io" in text
+    assert 'User "bob"' in text
+
+
+def test_401_says_credentials_were_rejected():
+    cluster = FakeCluster()
+    cluster.fail[("GET", "/version")] = (401, {"kind": "Status", "reason": "Unauthorized", "message": "Unauthorized"})
+    with pytest.raises(ApiError, match=r"unauthorized \(401\) to GET /version: the credentials in fake were rejected"):
+        cluster.version()
+
+
+def test_unreachable_is_a_clean_cluster_error():
+    cluster = FakeCluster()
+    cluster.fail[("GET", "/version")] = OSError("Connection refused")
+    with pytest.raises(ClusterError) as info:
+        cluster.version()
+    assert not isinstance(info.value, ApiError)
+    assert "cannot reach the API server at https://fake:6443 (GET /version): Connection refused" in str(info.value)
+
+
+def test_real_client_against_closed_port_fails_cleanly():
+    cfg = dict(KUBECONFIG, clusters=[{"name": "lab", "cluster": {"server": "https://127.0.0.1:1"}}])
+    cluster = Cluster.connect(cfg, request_timeout=5)
+    with pytest.raises(ClusterError, match="cannot reach the API server at https://127.0.0.1:1"):
+        cluster.version()
+
+
+def test_pagination_and_request_counting():
+    cluster = FakeCluster()
+    for i in range(7):
+        cluster.add("v1", "nodes", {"metadata": {"name": "n%d" % i}})
+    names = [n["metadata"]["name"] for n in cluster.iter_list("/api/v1/nodes", page_size=3)]
+    assert names == ["n%d" % i for i in range(7)]
+    assert cluster.requests == 3 and cluster.requests_by_verb == {"GET": 3}
+
+
+def test_missing_ok_and_delete_404():
+    cluster = FakeCluster()
+    assert cluster.get("/api/v1/namespaces/x", missing_ok=True) is None
+    assert cluster.delete("/api/v1/namespaces/x") is None
+    with pytest.raises(ApiError, match="not found \\(404\\): get namespaces x"):
+        cluster.get("/api/v1/namespaces/x")
+
+
+def test_discovery_is_cached_and_maps_kinds():
+    cluster = FakeCluster()
+    assert cluster.resource("resource.k8s.io/v1", "ResourceClaim") == {
+        "name": "resourceclaims", "kind": "ResourceClaim", "namespaced": True}
+    cluster.resource("resource.k8s.io/v1", "DeviceClass")
+    assert cluster.requests == 1
+    with pytest.raises(ClusterError, match="kueue.x-k8s.io/v1beta2 Workload is not served"):
+        cluster.resource("kueue.x-k8s.io/v1beta2", "Workload")
+    obj = {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": "c"}}
+    assert cluster.object_path(obj, "ns") == "/apis/resource.k8s.io/v1/namespaces/ns/resourceclaims/c"

@@ -1,0 +1,157 @@
+import re
+import time
+
+import pytest
+from fakeapi import FakeCluster
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import probe as pr
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.evidence import Evidence
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import PartFailed
+
+
+def test_namespace_name_is_a_dns_label():
+    name = pr.probe_namespace_name("ai-conformance-probe", "secure_accelerator_access")
+    assert re.match(r"^ai-conformance-probe-secure-accelerator-access-[a-z0-9]{5}$", name)
+    long = pr.probe_namespace_name("x" * 80, "check")
+    assert len(long) <= 63 and re.match(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", long)
+
+
+def test_labels_carry_owner_run_and_expiry():
+    labels = pr.probe_labels("dra_support", "run-1", 1000.0, 900)
+    assert labels["app.kubernetes.io/managed-by"] == "k8s-ai-conformance"
+    assert labels["k8s-ai-conformance/probe"] == "true"
+    assert labels["k8s-ai-conformance/check"] == "dra_support"
+    assert labels["k8s-ai-conformance/created"] == "1000" and labels["k8s-ai-conformance/expires"] == "1900"
+
+
+@pytest.mark.parametrize("labels,now,expired", [
+    ({"k8s-ai-conformance/expires": "100"}, 101, True),
+    ({"k8s-ai-conformance/expires": "100"}, 99, False),          # a concurrent run still alive
+    ({"k8s-ai-conformance/created": "100"}, 100 + pr.MIN_LIFETIME + 1, True),
+    ({"k8s-ai-conformance/created": "100"}, 200, False),
+    ({"k8s-ai-conformance/expires": "garbage"}, 10 ** 10, False),
+    ({}, 10 ** 10, False),                                        # undated: never ours to delete
+])
+def test_is_expired(labels, now, expired):
+    assert pr.is_expired({"metadata": {"labels": labels}}, now) is expired
+
+
+def ns(name, labels, terminating=False):
+    meta = {"name": name, "labels": labels}
+    if terminating:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def test_garbage_collection_deletes_only_expired_probe_namespaces():
+    cluster = FakeCluster()
+    now = 10000
+    old = pr.probe_labels("a", "r1", now - 2000, 900)
+    live = pr.probe_labels("b", "r2", now - 100, 900)
+    cluster.add("v1", "namespaces", ns("old", old))
+    cluster.add("v1", "namespaces", ns("live", live))
+    cluster.add("v1", "namespaces", ns("old-terminating", old, terminating=True))
+    cluster.add("v1", "namespaces", ns("not-ours", {"k8s-ai-conformance/expires": "1"}))
+    cluster.add("v1", "namespaces", ns("default", {}))
+    evidence = Evidence()
+    assert pr.collect_garbage(cluster, now=now, evidence=evidence) == ["old"]
+    left = sorted(o["metadata"]["name"] for o in cluster.objects("namespaces"))
+    assert left == ["default", "live", "not-ours", "old-terminating"]
+    assert evidence.entries and evidence.entries[0]["response"] == ["old"]
+
+
+def test_probe_creates_labelled_namespace_and_cleans_up_on_exception():
+    cluster = FakeCluster()
+    evidence = Evidence()
+    with pytest.raises(RuntimeError), pr.Probe(cluster, "dra_support", evidence, timeout=5) as probe:
+        claim = probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+                              "metadata": {"name": "c"}, "spec": {}})
+        assert claim["metadata"]["namespace"] == probe.namespace
+        assert claim["metadata"]["labels"]["k8s-ai-conformance/probe"] == "true"
+        dc = probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "spec": {}})
+        assert dc["metadata"]["name"].startswith("probe-")
+        namespaces = cluster.objects("namespaces")
+        assert [n["metadata"]["labels"]["app.kubernetes.io/managed-by"] for n in namespaces] == ["k8s-ai-conformance"]
+        raise RuntimeError("boom")
+    assert cluster.objects("namespaces") == [] and cluster.objects("resourceclaims") == []
+    assert cluster.objects("deviceclasses") == []  # cluster-scoped probe objects are deleted too
+    assert evidence.entries[-1]["title"] == "clean up probe objects"
+
+
+def test_cleanup_errors_are_kept_not_raised():
+    cluster = FakeCluster()
+    probe = pr.Probe(cluster, "x", Evidence()).open()
+    cluster.fail[("DELETE", "/api/v1/namespaces/")] = (403, {"message": "no"})
+    probe.close()
+    assert probe.cleanup_errors and "forbidden (403): not allowed to delete namespaces" in probe.cleanup_errors[0]
+
+
+def test_wait_for_returns_when_condition_holds():
+    cluster = FakeCluster()
+    polls = []
+
+    def evolve(obj):
+        polls.append(1)
+        if len(polls) >= 3:
+            obj.setdefault("status", {})["conditions"] = [{"type": "PodScheduled", "status": "True"}]
+            obj["spec"]["nodeName"] = "n1"
+        return obj
+
+    with pr.Probe(cluster, "x", Evidence(), timeout=5, poll_interval=0.01) as probe:
+        pod = probe.create(pr.pod_manifest("p"))
+        cluster.on_get = evolve
+        pod = probe.wait_for(pod, pr.pod_scheduled, "pod scheduled")
+        assert pod["spec"]["nodeName"] == "n1" and len(polls) == 3
+
+
+def test_wait_for_timeout_is_a_failure_with_last_state():
+    cluster = FakeCluster()
+    evidence = Evidence()
+    with pr.Probe(cluster, "x", evidence, timeout=0.2, poll_interval=0.05) as probe:
+        pod = probe.create(pr.pod_manifest("p"))
+        started = time.time()
+        with pytest.raises(pr.WaitTimeout) as info:
+            probe.wait_for(pod, pr.pod_scheduled, "pod scheduled")
+        assert time.time() - started < 2
+    assert isinstance(info.value, PartFailed)
+    assert "not observed within 0s: pod scheduled; last state: Pod/p" in str(info.value)
+    assert any(e.get("error") for e in evidence.entries if e["title"] == "wait: pod scheduled")
+
+
+def test_stays_fails_when_the_condition_breaks():
+    cluster = FakeCluster()
+    with pr.Probe(cluster, "x", Evidence(), poll_interval=0.01) as probe:
+        claim = probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": "c"}})
+        probe.stays(claim, lambda c: not pr.claim_allocation(c), "claim unallocated", seconds=0.05)
+        cluster.on_get = lambda o: dict(o, status={"allocation": {"devices": {"results": [{"device": "g0"}]}}})
+        with pytest.raises(PartFailed, match="no longer true .*claim unallocated"):
+            probe.stays(claim, lambda c: not pr.claim_allocation(c), "claim unallocated", seconds=1)
+
+
+def test_try_create_returns_the_refusal():
+    cluster = FakeCluster()
+    with pr.Probe(cluster, "x", Evidence()) as probe:
+        cluster.fail[("POST", "/apis/kueue.x-k8s.io/v1beta1/clusterqueues")] = (422, {
+            "kind": "Status", "reason": "Invalid",
+            "message": 'admission webhook "vclusterqueue.kb.io" denied the request: spec.cohort: Invalid value'})
+        created, error = probe.try_create({"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue",
+                                           "metadata": {"name": "bad"}, "spec": {}}, dry_run=True)
+        assert created is None and error.status == 422 and "admission webhook" in error.server_message
+        assert probe.cluster_scoped == []
+
+
+def test_pod_manifest_wires_claims_and_tolerations():
+    pod = pr.pod_manifest("p", claims={"gpu": {"resourceClaimName": "c"}}, requests={"nvidia.com/gpu": 1})
+    spec = pod["spec"]
+    assert spec["resourceClaims"] == [{"name": "gpu", "resourceClaimName": "c"}]
+    assert spec["containers"][0]["resources"]["claims"] == [{"name": "gpu"}]
+    assert spec["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": 1}
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+
+
+def test_pod_unschedulable_needs_the_scheduler_verdict():
+    pod = {"spec": {}, "status": {"conditions": [{"type": "PodScheduled", "status": "False",
+                                                  "reason": "Unschedulable"}]}}
+    assert pr.pod_unschedulable(pod)
+    assert not pr.pod_unschedulable({"spec": {}, "status": {}})  # pending but not yet judged
+    assert not pr.pod_scheduled(pod)
