@@ -2,8 +2,6 @@
 // gVisor Go module (its "go" branch, published as pseudo-versions; no tags exist). This file is the
 // pin: bump with `go get -tool gvisor.dev/gvisor/runsc@<pseudo-version> gvisor.dev/gvisor/shim@<same>`.
 // Built by `make runsc` (mk/nodes.mk) with CGO_ENABLED=0.
-module (its "go" branch, published as pseudo-versions). The version pin lives in
-// tests/lab/nodes/versions.env (GVISOR_VERSION); `make runsc` rewrites the require line to it.
 module k8s-ai-conformance.invalid/lab/nodes
 
 go 1.26.3
