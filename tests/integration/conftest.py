@@ -1,0 +1,70 @@
+"""Fixtures shared by the integration tests: they run against the lab (make lab), never against mocks."""
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB = os.path.join(ROOT, ".lab")
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The running lab's state (ports, versions, mirror URL). Fails — never skips — when the lab is down."""
+    path = os.path.join(LAB, "lab.json")
+    if not os.path.exists(path):
+        pytest.fail("the lab is not up (%s missing): run `make lab` first" % path)
+    with open(path) as f:
+        state = json.load(f)
+    if not state.get("processes"):
+        pytest.fail("the lab's state file lists no running process: run `make lab`")
+    return state
+
+
+@pytest.fixture(scope="session")
+def lab_kubeconfig(lab):
+    return lab["kubeconfig"]
+
+
+class Kubectl:
+    """kubectl against the lab, returning parsed JSON where asked."""
+
+    def __init__(self, kubeconfig):
+        self.kubeconfig = kubeconfig
+        self.binary = os.path.join(LAB, "bin", "kubectl")
+
+    def run(self, *args, input=None, check=True):
+        proc = subprocess.run([self.binary, "--kubeconfig", self.kubeconfig] + list(args), input=input,
+                              capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError("kubectl %s failed: %s" % (" ".join(args), proc.stderr))
+        return proc
+
+    def json(self, *args):
+        return json.loads(self.run(*args, "-o", "json").stdout)
+
+    def apply(self, objects, namespace=None):
+        docs = objects if isinstance(objects, list) else [objects]
+        args = ["apply", "--server-side", "-f", "-"] + (["-n", namespace] if namespace else [])
+        return self.run(*args, input=yaml.safe_dump_all(docs))
+
+    def create(self, obj, check=True):
+        return self.run("create", "-f", "-", input=yaml.safe_dump(obj), check=check)
+
+
+@pytest.fixture(scope="session")
+def kubectl(lab_kubeconfig):
+    return Kubectl(lab_kubeconfig)
+
+
+@pytest.fixture
+def namespace(kubectl):
+    """A throw-away namespace, deleted after the test whatever happens."""
+    name = "it-%s" % uuid.uuid4().hex[:8]
+    kubectl.run("create", "namespace", name)
+    yield name
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)

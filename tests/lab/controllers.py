@@ -1,0 +1,165 @@
+"""Attach the real Kueue and JobSet controllers (host processes) to the lab.
+
+The components' manifests are what a cluster gets (applied by our roles, or here by the lab itself
+with `install=True`); their Deployments "run" on kwok nodes, where no container runs. The real
+controller binaries run here instead, configured from the very ConfigMap the manifests (or a role)
+put in the cluster, with only what a host process needs changed: loopback addresses for the webhook,
+metrics and health servers, no leader election, a local certificate directory. Their webhook Services
+become ExternalName Services pointing at the loopback address the webhook server listens on (the API
+server dials <externalName>:<service port>; EndpointSlices may not point at loopback).
+"""
+
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import time
+
+import yaml
+
+import lab
+
+CONTROLLERS = {
+    "kueue": {
+        "version_key": "KUEUE_VERSION", "module": "sigs.k8s.io/kueue", "namespace": "kueue-system",
+        "configmap": "kueue-manager-config", "config_key": "controller_manager_config.yaml",
+        "crd": "workloads.kueue.x-k8s.io",
+        "services": {"kueue-webhook-service": lab.WEBHOOK_HOSTS["kueue"],
+                     "kueue-visibility-server": lab.WEBHOOK_HOSTS["kueue-visibility"]},
+        "webhooks": ["kueue-validating-webhook-configuration", "kueue-mutating-webhook-configuration"],
+        "health": "kueue-health",
+    },
+    "jobset": {
+        "version_key": "JOBSET_VERSION", "module": "sigs.k8s.io/jobset", "namespace": "jobset-system",
+        "configmap": "jobset-manager-config", "config_key": "controller_manager_config.yaml",
+        "crd": "jobsets.jobset.x-k8s.io",
+        "services": {"jobset-webhook-service": lab.WEBHOOK_HOSTS["jobset"]},
+        "webhooks": ["jobset-validating-webhook-configuration", "jobset-mutating-webhook-configuration"],
+        "health": "jobset-health",
+    },
+}
+
+
+def manifests(name):
+    """The release-equivalent manifest: from the lab's mirror, else built from the pinned module."""
+    spec = CONTROLLERS[name]
+    version = lab.versions()[spec["version_key"]]
+    mirrored = glob.glob(os.path.join(lab.LAB, "mirror", name, version, "*manifests*.yaml"))
+    if mirrored:
+        return mirrored[0]
+    cache = os.path.join(lab.LAB, "cache", "%s-%s-manifests.yaml" % (name, version))
+    if not os.path.exists(cache):
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
+        info = json.loads(subprocess.run(["go", "mod", "download", "-json", "%s@%s" % (spec["module"], version)],
+                                         cwd=os.path.join(lab.HERE, "go", "controllers"), env=env, check=True,
+                                         capture_output=True, text=True).stdout)
+        out = subprocess.run([os.path.join(lab.BIN, "kubectl"), "kustomize", os.path.join(info["Dir"], "config",
+                                                                                          "default")],
+                             check=True, capture_output=True, text=True).stdout
+        with open(cache, "w") as f:
+            f.write(out)
+    return cache
+
+
+def kubectl(*args, **kwargs):
+    return subprocess.run([os.path.join(lab.BIN, "kubectl"), "--kubeconfig", lab.KUBECONFIG] + list(args),
+                          check=True, capture_output=True, text=True, **kwargs)
+
+
+def install(name):
+    spec = CONTROLLERS[name]
+    api = lab.Api()
+    status, _ = api.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + spec["crd"],
+                            ok=(200, 404))
+    if status == 200:
+        return
+    lab.log("installing %s manifests" % name)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", manifests(name))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + spec["crd"])
+
+
+def host_config(name, cluster_config):
+    """The cluster's controller configuration with what a host process needs changed."""
+    spec = CONTROLLERS[name]
+    cfg = dict(cluster_config or {})
+    certs = os.path.join(lab.STATE, name + "-certs")
+    os.makedirs(certs, exist_ok=True)
+    webhook_host = spec["services"][next(iter(spec["services"]))]
+    cfg["webhook"] = dict(cfg.get("webhook") or {}, host=webhook_host, port=443, certDir=certs)
+    cfg["metrics"] = dict(cfg.get("metrics") or {}, bindAddress="127.0.0.1:%d" % lab.PORTS[name + "-metrics"])
+    cfg["health"] = dict(cfg.get("health") or {},
+                         healthProbeBindAddress="127.0.0.1:%d" % lab.PORTS[spec["health"]])
+    cfg["leaderElection"] = {"leaderElect": False}
+    cfg["internalCertManagement"] = dict(cfg.get("internalCertManagement") or {}, enable=True)
+    if name == "kueue":
+        cfg["namespace"] = spec["namespace"]
+        cfg["visibilityServer"] = {"bindAddress": lab.WEBHOOK_HOSTS["kueue-visibility"], "bindPort": 443}
+    return cfg
+
+
+def point_services_at_host(name):
+    api = lab.Api()
+    spec = CONTROLLERS[name]
+    for service, host in spec["services"].items():
+        path = "/api/v1/namespaces/%s/services/%s" % (spec["namespace"], service)
+        current = api.get(path)[1]
+        if current["spec"].get("type") == "ExternalName" and current["spec"].get("externalName") == host:
+            continue
+        patch = {"spec": {"type": "ExternalName", "externalName": host, "clusterIP": None, "clusterIPs": None,
+                          "ipFamilies": None, "ipFamilyPolicy": None, "internalTrafficPolicy": None}}
+        api.request("PATCH", path + "?fieldManager=k8s-ai-conformance-lab", json.dumps(patch),
+                    content_type="application/merge-patch+json")
+
+
+def _webhooks_ready(name):
+    api = lab.Api()
+    for kind, config in (("validatingwebhookconfigurations", CONTROLLERS[name]["webhooks"][0]),
+                         ("mutatingwebhookconfigurations", CONTROLLERS[name]["webhooks"][1])):
+        obj = api.get("/apis/admissionregistration.k8s.io/v1/%s/%s" % (kind, config))[1]
+        if not all(w["clientConfig"].get("caBundle") for w in obj["webhooks"]):
+            return False
+    return lab._port_open(443, CONTROLLERS[name]["services"][next(iter(CONTROLLERS[name]["services"]))])
+
+
+def attach(state, install_manifests=True, install=None, names=("jobset", "kueue")):
+    if install is not None:
+        install_manifests = install
+    lab_kubeconfig = lab.write_kubeconfig(os.path.join(lab.LAB, "controllers.kubeconfig"), "controllers")
+    api = lab.Api()
+    for name in names:
+        spec = CONTROLLERS[name]
+        if install_manifests:
+            globals()["install"](name)
+        status, cm = api.request("GET", "/api/v1/namespaces/%s/configmaps/%s" % (spec["namespace"], spec["configmap"]),
+                                 ok=(200, 404))
+        if status == 404:
+            raise SystemExit("lab: %s is not installed (ConfigMap %s/%s missing): install it (role or "
+                             "`lab.py controllers`) first" % (name, spec["namespace"], spec["configmap"]))
+        cfg = host_config(name, yaml.safe_load(cm["data"][spec["config_key"]]))
+        text = yaml.safe_dump(cfg, sort_keys=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        path = os.path.join(lab.STATE, name + "-config.yaml")
+        running = state["processes"].get(name)
+        if running and lab._alive(running["pid"]) and running.get("config") == digest:
+            continue
+        if running:
+            lab.log("%s configuration changed: restarting it" % name)
+            lab._stop(state, name)
+        with open(path, "w") as f:
+            f.write(text)
+        point_services_at_host(name)
+        lab._start(state, name, [os.path.join(lab.BIN, name), "--config=" + path],
+                   env={"KUBECONFIG": lab_kubeconfig, "POD_NAMESPACE": spec["namespace"]})
+        state["processes"][name]["config"] = digest
+        lab._save(state)
+    for name in names:
+        lab._wait("%s webhooks served with an injected CA" % name, lambda n=name: _webhooks_ready(n), 120)
+        lab.log("%s attached (log: %s)" % (name, os.path.join(lab.LOGS, name + ".log")))
+    time.sleep(0.5)
+
+
+def detach(state, name):
+    """Stop a controller process (tests use it for the broken states)."""
+    lab._stop(state, name)
