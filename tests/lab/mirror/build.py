@@ -70,15 +70,23 @@ def go_env():
 
 def module_dir(module, version):
     """Return the module cache directory of module@version (downloads it when missing)."""
-    out = subprocess.run(["go", "mod", "download", "-json", "%s@%s" % (module, version)],
-                         check=False, capture_output=True, text=True, env=go_env(), cwd=tempfile.gettempdir())
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", "%s@%s" % (module, version)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=go_env(),
+        cwd=tempfile.gettempdir(),
+    )
     try:
         info = json.loads(out.stdout)
     except ValueError:
         info = {}
     if out.returncode != 0 or not info.get("Dir"):
-        raise SystemExit("mirror: cannot download Go module %s@%s: %s" % (
-            module, version, info.get("Error") or out.stderr.strip() or "no Dir in go mod download output"))
+        raise SystemExit(
+            "mirror: cannot download Go module %s@%s: %s"
+            % (module, version, info.get("Error") or out.stderr.strip() or "no Dir in go mod download output")
+        )
     return info["Dir"]
 
 
@@ -147,8 +155,9 @@ def package_chart(chart_dir, name, version):
 def build_kueue(out, version):
     src = module_dir("sigs.k8s.io/kueue", version)
     base = os.path.join(out, "github.com", "kubernetes-sigs", "kueue", "releases", "download", version)
-    manifests = KUEUE_STAGING_IMAGE.sub("registry.k8s.io/kueue/kueue:%s" % version,
-                                        kustomize(os.path.join(src, "config", "default")))
+    manifests = KUEUE_STAGING_IMAGE.sub(
+        "registry.k8s.io/kueue/kueue:%s" % version, kustomize(os.path.join(src, "config", "default"))
+    )
     write_if_changed(os.path.join(base, "manifests.yaml"), manifests)
     chart = os.path.join(src, "charts", "kueue")
     if os.path.isdir(chart):
@@ -159,8 +168,9 @@ def build_kueue(out, version):
 def build_jobset(out, version):
     src = module_dir("sigs.k8s.io/jobset", version)
     base = os.path.join(out, "github.com", "kubernetes-sigs", "jobset", "releases", "download", version)
-    manifests = JOBSET_STAGING_IMAGE.sub("registry.k8s.io/jobset/jobset:%s" % version,
-                                         kustomize(os.path.join(src, "config", "default")))
+    manifests = JOBSET_STAGING_IMAGE.sub(
+        "registry.k8s.io/jobset/jobset:%s" % version, kustomize(os.path.join(src, "config", "default"))
+    )
     write_if_changed(os.path.join(base, "manifests.yaml"), manifests)
     chart = os.path.join(src, "charts", "jobset")
     if os.path.isdir(chart):
@@ -174,8 +184,9 @@ def build_gateway_api(out, version):
     base = os.path.join(out, "github.com", "kubernetes-sigs", "gateway-api", "releases", "download", version)
     for channel in ("standard", "experimental"):
         crd_dir = os.path.join(src, "config", "crd", channel)
-        parts = ["# Gateway API %s channel install, %s, built from the sigs.k8s.io/gateway-api module\n"
-                 % (channel, version)]
+        parts = [
+            "# Gateway API %s channel install, %s, built from the sigs.k8s.io/gateway-api module\n" % (channel, version)
+        ]
         for filename in sorted(os.listdir(crd_dir)):
             if filename.startswith("gateway") and filename.endswith(".yaml"):
                 with open(os.path.join(crd_dir, filename)) as handle:
@@ -193,8 +204,11 @@ BUILDERS = (
 def write_checksums(out):
     """<file>.sha256 beside every artifact and SHA256SUMS in every directory that holds artifacts."""
     for root, _dirs, files in os.walk(out):
-        artifacts = sorted(f for f in files if not (f.endswith(".sha256") or f == "SHA256SUMS" or f.startswith(".")
-                                                     or f.endswith(".tmp")))
+        artifacts = sorted(
+            f
+            for f in files
+            if not (f.endswith(".sha256") or f == "SHA256SUMS" or f.startswith(".") or f.endswith(".tmp"))
+        )
         if not artifacts:
             continue
         lines = []
@@ -248,7 +262,7 @@ def main(argv=None):
         if not versions.get(key):
             log("%s not pinned in %s, skipped" % (key, args.versions))
             continue
-        log("building %s %s" % (builder.__name__[len("build_"):], versions[key]))
+        log("building %s %s" % (builder.__name__[len("build_") :], versions[key]))
         builder(out, versions[key])
     write_checksums(out)
     write_if_changed(stamp_path, json.dumps(stamp, indent=1, sort_keys=True))
