@@ -87,13 +87,13 @@ def now_utc():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def not_verified(check, reason):
+def not_verified(check, reason, summary=None):
     """The result recorded for a check that could not run (never reported as passed)."""
     return {
         "check": check,
         "status": "Not Implemented",
         "verified": False,
-        "summary": "not verified: %s" % reason,
+        "summary": "not verified: %s" % (summary or reason.splitlines()[0][:160] if reason else "unknown reason"),
         "notes": "Not verified: %s" % reason,
         "parts": [{"name": "check ran", "kind": "static", "required": True, "outcome": "error", "detail": reason}],
         "evidence": [],
@@ -178,8 +178,9 @@ class Report:
                 by_check[item["check"]] = normalize_result(item["check"], item)
         expected = list(expected_checks or catalog.checks_for(version, include_whitepaper))
         missing = dict(missing or {})
-        default_reason = ("the run stopped before this check: %s" % self.errors[0]) if self.errors \
+        default_reason = ("the run stopped before this check: %s" % "; ".join(self.errors)) if self.errors \
             else "no result was recorded for this check"
+        default_summary = "the run stopped on an input error (see the top of the report)" if self.errors else None
         for check in expected + [r["check"] for r in self.official_rows_raw()] + \
                 ([w["check"] for w in catalog.whitepaper()] if include_whitepaper else []):
             if check not in by_check:
@@ -188,7 +189,8 @@ class Report:
                 elif check not in expected:
                     reason = "check not selected for this run"
                 else:
-                    reason = default_reason
+                    by_check[check] = not_verified(check, default_reason, default_summary)
+                    continue
                 by_check[check] = not_verified(check, reason)
         self.results = {k: redact(v) for k, v in by_check.items()}
         self.order = []
