@@ -9,6 +9,7 @@
                                       "attributes": {name: [values]}, "capacity": [names],
                                       "with_counters": n, "multi_allocatable": n, "shared_counter_sets": n}}
     acc["extended_resources"] {"nvidia.com/gpu": {"total", "nodes": {node: count}}}  (device plugins)
+    acc["node_label_hints"] {"nvidia.com/mig.strategy": ["single"], ...}  vendor node labels about sharing/vGPU
     acc["dra_api"]          the resource.k8s.io version used, or None when DRA is not served
     pick_device_class(acc) -> (class name, driver) with the most devices, or (None, None)
 
@@ -29,6 +30,9 @@ ACCELERATOR_RESOURCE_HINTS = ("nvidia.com/", "amd.com/", "gpu.intel.com/", "haba
 INTERESTING_ATTRIBUTES = ("type", "productName", "model", "driverVersion", "uuid", "architecture", "brand",
                           "cudaComputeCapability", "index", "mig", "profile", "parentUUID", "vgpu", "family")
 MAX_VALUES = 10
+LABEL_HINT_PREFIXES = ("nvidia.com/", "amd.com/", "gpu.intel.com/", "intel.feature.node.kubernetes.io/",
+                       "feature.node.kubernetes.io/pci-")
+SHARING_LABEL_WORDS = re.compile(r"mig|replicas|sharing|slic|vgpu|sriov|partition|virtual", re.IGNORECASE)
 DRIVER_IN_CEL = re.compile(r"""device\.driver\s*==\s*["']([^"']+)["']""")
 
 
@@ -114,7 +118,7 @@ def device_class_summary(dc):
 def discover(cluster):
     """Discover DRA devices and device-plugin resources (see module docstring for the shape)."""
     acc = {"dra_api": served_dra_version(cluster), "device_classes": [], "drivers": {}, "extended_resources": {},
-           "nodes": 0}
+           "node_label_hints": {}, "nodes": 0}
     if acc["dra_api"]:
         acc["device_classes"] = [device_class_summary(dc)
                                  for dc in cluster.iter_list(cluster.path(acc["dra_api"], "deviceclasses"))]
@@ -125,6 +129,11 @@ def discover(cluster):
     try:
         for node in cluster.iter_list("/api/v1/nodes"):
             acc["nodes"] += 1
+            for key, value in ((node.get("metadata") or {}).get("labels") or {}).items():
+                if key.startswith(LABEL_HINT_PREFIXES) and SHARING_LABEL_WORDS.search(key):
+                    values = acc["node_label_hints"].setdefault(key, [])
+                    if len(values) < MAX_VALUES and value not in values:
+                        values.append(value)
             allocatable = (node.get("status") or {}).get("allocatable") or {}
             for name, quantity in allocatable.items():
                 if not is_accelerator_resource(name):
@@ -172,5 +181,6 @@ def summary(acc):
         "drivers": drivers,
         "extended_resources": {k: {"total": v["total"], "node_count": len(v["nodes"])}
                                for k, v in (acc.get("extended_resources") or {}).items()},
+        "node_label_hints": acc.get("node_label_hints"),
         "nodes": acc.get("nodes"),
     }

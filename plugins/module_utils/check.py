@@ -34,6 +34,8 @@ Parts
     probe.wait_for(...) timing out              -> outcome failed, with the last state seen
     any ClusterError (API unreachable, 403...)  -> outcome error (could not run; verified=false)
     any other exception                         -> outcome error "internal error: ..."
+    check.skip(reason)                          -> outcome skipped (deliberately not run, e.g. opt-in probe);
+                                                   a required skipped part is not passed
     check.not_applicable(reason)                -> the whole check is N/A with that reason; later
                                                    parts are not run. Use it only for a context that
                                                    does not apply (e.g. no autoscaler on bare metal),
@@ -58,6 +60,7 @@ Reading the cluster (records evidence)
   check.served(api_version, kinds)         -> list of kinds NOT served (empty = all served)
   check.crds_established(names)            -> list of CRD names that are missing or not Established
   check.read(title, path, missing_ok=False), check.list(title, path, label_selector=None)
+  check.probe_namespace_labels()           labels the probe namespace carries (match namespaceSelectors)
   check.accelerators                       accelerators.discover() result, cached (DeviceClasses,
                                            ResourceSlices per driver/node, device-plugin resources)
   check.record(title, action, request=None, response=None)   add your own evidence entry
@@ -78,7 +81,7 @@ import traceback
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import accelerators as accelerators_mod
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import Cluster, ClusterError, api_prefix
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.evidence import Evidence
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import DEFAULT_PREFIX, Probe
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import DEFAULT_PREFIX, Probe, probe_labels
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import (
     ERROR,
     FAILED,
@@ -86,6 +89,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import 
     SKIPPED,
     NotApplicable,
     PartFailed,
+    PartSkipped,
     build_result,
     make_part,
 )
@@ -148,13 +152,15 @@ class Check:
             return SKIPPED
         started = time.time()
         try:
-            detail = fn(self, self.probe) if behavioural else fn(self)
+            detail = fn(self, _LazyProbe(self)) if behavioural else fn(self)
             outcome = PASSED
         except NotApplicable as exc:
             self.na_reason = str(exc)
             outcome, detail = SKIPPED, "not applicable: %s" % exc
         except PartFailed as exc:
             outcome, detail = FAILED, str(exc)
+        except PartSkipped as exc:
+            outcome, detail = SKIPPED, str(exc)
         except ClusterError as exc:
             outcome, detail = ERROR, str(exc)
         except Exception as exc:  # a bug or an unexpected object shape: report, do not crash the run
@@ -177,6 +183,10 @@ class Check:
         return condition
 
     @staticmethod
+    def skip(reason):
+        raise PartSkipped(reason)
+
+    @staticmethod
     def not_applicable(reason):
         raise NotApplicable(reason)
 
@@ -195,6 +205,12 @@ class Check:
             probe.open()
             self._probe = probe
         return self._probe
+
+    def probe_namespace_labels(self):
+        """Labels the probe namespace has (or will have), without creating it (e.g. to match selectors)."""
+        if self._probe is not None:
+            return dict(self._probe.labels)
+        return probe_labels(self.name, self.run_id or "preview", time.time(), 0)
 
     def close(self):
         if self._probe is not None:
@@ -263,6 +279,10 @@ class Check:
         try:
             if self._reachable():
                 verify(self)
+        except Exception as exc:  # verify() should do its work inside parts; never crash the run
+            detail = str(exc) if isinstance(exc, ClusterError) else "internal error: %s: %s" % (
+                exc.__class__.__name__, exc)
+            self.parts.append(make_part("check aborted", "static", ERROR, detail))
         finally:
             self.close()
         return self.result()
@@ -276,6 +296,16 @@ class Check:
         except ClusterError as exc:
             self.parts.append(make_part("API server reachable and authorised", "static", ERROR, str(exc)))
             return False
+
+
+class _LazyProbe:
+    """Opens the check's probe namespace on first use, so parts that fail or skip early create nothing."""
+
+    def __init__(self, check):
+        self._check = check
+
+    def __getattr__(self, name):
+        return getattr(self._check.probe, name)
 
 
 def run_check(name, verify, argument_spec=None, module_class=None):

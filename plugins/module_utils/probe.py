@@ -313,14 +313,15 @@ PROBE_IMAGE = "registry.k8s.io/pause:3.10"
 
 
 def pod_manifest(name, claims=None, requests=None, labels=None, tolerate_all=True, image=PROBE_IMAGE):
-    """A minimal probe pod. claims: {pod claim name: {"resourceClaimName": x} or {"resourceClaimTemplateName": y}};
-    requests: container resource requests/limits (e.g. {"nvidia.com/gpu": 1}). Tolerates every taint so it
-    can land on tainted accelerator nodes; it runs pause and asks for almost nothing else."""
-    container = {"name": "probe", "image": image,
-                 "resources": {"requests": {"cpu": "1m", "memory": "4Mi"}}}
-    if requests:
-        container["resources"]["requests"].update(requests)
-        container["resources"]["limits"] = {k: v for k, v in requests.items() if "/" in k}
+    """A minimal probe pod (pause image). claims: {pod claim name: {"resourceClaimName": x} or
+    {"resourceClaimTemplateName": y}}; requests: container requests (default cpu 1m, memory 4Mi; pass a
+    dict to request exactly that, e.g. {"nvidia.com/gpu": 1} - extended resources also become limits).
+    Tolerates every taint so it can land on tainted accelerator nodes."""
+    requests = {"cpu": "1m", "memory": "4Mi"} if requests is None else dict(requests)
+    container = {"name": "probe", "image": image, "resources": {"requests": requests}}
+    extended = {k: v for k, v in requests.items() if "/" in k}
+    if extended:
+        container["resources"]["limits"] = extended
     spec = {"containers": [container], "restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": False}
     if claims:
@@ -343,3 +344,37 @@ def pod_unschedulable(pod):
 def claim_allocation(claim):
     """The allocated device results of a ResourceClaim ([{request, driver, pool, device}]), [] if none."""
     return ((((claim or {}).get("status") or {}).get("allocation") or {}).get("devices") or {}).get("results") or []
+
+
+_SUFFIXES = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+             "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
+
+
+def parse_quantity(value):
+    """Kubernetes quantity ('500m', '36Gi', 4) -> float; ValueError when malformed."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match or match.group(2) not in _SUFFIXES:
+        raise ValueError("not a Kubernetes quantity: %r" % (value,))
+    return float(match.group(1)) * _SUFFIXES[match.group(2)]
+
+
+def selector_matches(selector, labels):
+    """Does a LabelSelector ({} / None = everything) match a label dict?"""
+    if selector is None:
+        return True
+    labels = labels or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True

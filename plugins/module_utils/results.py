@@ -29,6 +29,10 @@ class PartFailed(Exception):
     """Raised inside a part: the capability was observed NOT to behave as required (outcome failed)."""
 
 
+class PartSkipped(Exception):
+    """Raised inside a part: deliberately not run (e.g. an opt-in probe); a required skipped part is not passed."""
+
+
 class NotApplicable(Exception):
     """Raised inside a part: the requirement's context does not apply here (status N/A, with reason)."""
 

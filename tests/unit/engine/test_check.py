@@ -76,7 +76,7 @@ def test_forbidden_probe_namespace_is_an_error_naming_the_verb():
 
     def verify(check):
         check.static("api", lambda c: "ok")
-        check.positive("pos", lambda c, p: "never")
+        check.positive("pos", lambda c, p: p.namespace)
 
     result, _ = run(verify, cluster=cluster)
     pos = result["parts"][1]
@@ -130,3 +130,26 @@ def test_run_check_fails_on_bad_kubeconfig_with_result():
 def test_api_error_exposes_reason():
     err = ApiError("x", status=422, body={"reason": "Invalid", "message": "admission webhook denied"})
     assert err.reason == "Invalid" and err.server_message == "admission webhook denied"
+
+
+def test_parts_that_stop_early_create_no_probe_namespace():
+    def verify(check):
+        check.positive("needs a fact", lambda c, p: c.require(c.facts.get("x"), "no x found"))
+        check.negative("opt-in", lambda c, p: c.skip("scale-up probe not enabled"))
+
+    result, cluster = run(verify)
+    assert not any(m == "POST" for m, _ in cluster.log)
+    assert [(p["outcome"], p["detail"]) for p in result["parts"]] == [
+        ("failed", "no x found"), ("skipped", "scale-up probe not enabled")]
+    assert result["status"] == "Not Implemented"
+
+
+def test_verify_raising_outside_a_part_is_reported_not_raised():
+    def verify(check):
+        check.static("ok", lambda c: "fine")
+        raise ValueError("bug in verify")
+
+    result, _ = run(verify)
+    assert result["parts"][-1]["name"] == "check aborted"
+    assert result["parts"][-1]["detail"] == "internal error: ValueError: bug in verify"
+    assert result["verified"] is False

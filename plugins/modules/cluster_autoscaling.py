@@ -1,0 +1,163 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k8s_ai.conformance contributors
+# Apache License 2.0
+
+from __future__ import absolute_import, division, print_function
+
+DOCUMENTATION = r"""
+module: cluster_autoscaling
+short_description: Prove the cluster autoscaler scales accelerator node groups for pending pods (or N/A)
+description:
+  - "Checklist id C(cluster_autoscaling) (MUST, conditional): if the platform provides a cluster autoscaler or an
+    equivalent, it scales node groups with specific accelerator types based on pending pods requesting them."
+  - Static part - a cluster autoscaler (Deployment named/labelled cluster-autoscaler, status ConfigMap) or Karpenter
+    (karpenter.sh CRDs and controller) is present and Available. When none is found the check is N/A with reason
+    "no cluster autoscaler on this platform (bare metal)" (or I(not_applicable_reason)).
+  - Positive case (opt-in, I(probe_scale_up); it adds a real node) - a pod requesting a whole node's worth of
+    accelerators triggers a scale-up - a TriggeredScaleUp/Nominated event, or the pod lands on a node created
+    after the probe started.
+  - Negative case (opt-in) - a pod requesting more accelerators than any node group offers does not trigger a
+    scale-up (NotTriggerScaleUp event, or no new node within the wait).
+  - Scale-down is not probed (it takes the autoscaler's scale-down delay, 10 minutes by default).
+version_added: 0.1.0
+author: k8s_ai.conformance developers
+extends_documentation_fragment:
+  - k8s_ai.conformance.cluster
+options:
+  probe_scale_up:
+    description: Run the behavioural cases (creates a real node on cloud platforms). Without it they are skipped.
+    type: bool
+    default: false
+  accelerator_resource:
+    description: Extended resource the scale-up pod requests. Default - the accelerator resource discovered on nodes.
+    type: str
+  node_selector:
+    description: Node selector steering the scale-up pod to the accelerator node group.
+    type: dict
+    default: {}
+  scale_up_timeout:
+    description: Seconds to wait for the scale-up signal.
+    type: int
+    default: 600
+  not_applicable_reason:
+    description: Reason reported when no autoscaler is found.
+    type: str
+    default: no cluster autoscaler on this platform (bare metal)
+"""
+
+EXAMPLES = r"""
+- name: Verify cluster autoscaling (N/A on bare metal)
+  k8s_ai.conformance.cluster_autoscaling:
+    kubeconfig: "{{ kubeconfig }}"
+"""
+
+RETURN = r"""
+result:
+  description: The check result (docs/architecture.md); status, verified, parts, evidence, notes.
+  returned: always
+  type: dict
+"""
+
+import calendar  # noqa: E402
+import time  # noqa: E402
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import pod_manifest  # noqa: E402
+
+KARPENTER_CRDS = ["nodepools.karpenter.sh", "nodeclaims.karpenter.sh"]
+SCALE_UP_REASONS = ("TriggeredScaleUp", "Nominated")
+
+
+def verify(check):
+    check.static("a cluster autoscaler (or Karpenter) is present and Available", autoscaler_present)
+    check.positive("a pending pod requesting accelerators triggers a scale-up", scale_up)
+    check.negative("a pod requesting more accelerators than any node group offers triggers no scale-up", no_scale_up)
+
+
+def autoscaler_present(check):
+    found = []
+    for dep in check.cluster.iter_list("/apis/apps/v1/deployments"):
+        meta = dep["metadata"]
+        text = " ".join([meta["name"]] + list((meta.get("labels") or {}).values()))
+        if "cluster-autoscaler" in text or "karpenter" in text:
+            ready = (dep.get("status") or {}).get("readyReplicas") or 0
+            found.append((meta["namespace"], meta["name"], ready))
+    check.record("autoscaler Deployments", "list deployments (all namespaces), match cluster-autoscaler/karpenter",
+                 response=["%s/%s ready=%d" % f for f in found])
+    karpenter = not check.crds_established(KARPENTER_CRDS)
+    if not found and not karpenter:
+        check.not_applicable(check.params["not_applicable_reason"])
+    check.require(any(ready for _, _, ready in found),
+                  "autoscaler found but not Available: %s" % (found or KARPENTER_CRDS))
+    status = check.read("cluster-autoscaler status",
+                        "/api/v1/namespaces/kube-system/configmaps/cluster-autoscaler-status", missing_ok=True)
+    health = ((status or {}).get("data") or {}).get("status", "")[:300]
+    check.facts["autoscaler"] = "karpenter" if karpenter else "cluster-autoscaler"
+    return "%s: %s%s" % (check.facts["autoscaler"], ", ".join("%s/%s" % f[:2] for f in found),
+                         ("; status: " + health) if health else "")
+
+
+def scale_up_pod(check, name, count=None):
+    """A pod asking `count` accelerators (default: a whole node's worth, so it cannot fit beside other pods)."""
+    plugins = check.accelerators["extended_resources"]
+    resource = check.params.get("accelerator_resource") or next(iter(sorted(plugins)), None)
+    check.require(resource, "no accelerator extended resource found; set accelerator_resource")
+    if count is None:
+        count = max(list((plugins.get(resource) or {}).get("nodes", {}).values()) or [1])
+    pod = pod_manifest(name, requests={resource: count})
+    pod["spec"]["nodeSelector"] = check.params.get("node_selector") or {}
+    return resource, pod
+
+
+def node_created_after(check, name, started):
+    node = check.cluster.get(check.cluster.path("v1", "nodes", name=name), missing_ok=True) if name else None
+    created = (node or {}).get("metadata", {}).get("creationTimestamp")
+    return bool(created) and calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) >= started - 5
+
+
+def events_of(probe, name):
+    return probe.list("v1", "Event", field_selector="involvedObject.name=%s" % name)
+
+
+def scale_up(check, probe):
+    if not check.params["probe_scale_up"]:
+        check.skip("scale-up not probed (probe_scale_up=false: it would add a real node)")
+    check.require(check.facts.get("autoscaler"), "no Available autoscaler")
+    resource, pod = scale_up_pod(check, "scale-up")
+    started = time.time()
+    pod = probe.create(pod)
+    seen = probe.wait_until(
+        lambda: (events_of(probe, "scale-up"), probe.get(pod)),
+        lambda s: any(e.get("reason") in SCALE_UP_REASONS for e in s[0])
+        or node_created_after(check, (s[1] or {}).get("spec", {}).get("nodeName"), started),
+        "scale-up triggered for pod scale-up", timeout=check.params["scale_up_timeout"])
+    reasons = sorted({e.get("reason") for e in seen[0]})
+    return "pod requesting %s triggered a scale-up (events: %s)" % (resource, ", ".join(reasons))
+
+
+def no_scale_up(check, probe):
+    if not check.params["probe_scale_up"]:
+        check.skip("scale-up not probed (probe_scale_up=false)")
+    check.require(check.facts.get("autoscaler"), "no Available autoscaler")
+    resource, pod = scale_up_pod(check, "impossible", 10000)
+    probe.create(pod)
+    window = min(120, check.params["scale_up_timeout"])
+    probe.stays(None, lambda evs: not any(e.get("reason") in SCALE_UP_REASONS for e in evs),
+                "no scale-up for a pod asking 10000 %s" % resource, seconds=window,
+                fetch=lambda: events_of(probe, "impossible"))
+    return "pod asking 10000 %s triggered no scale-up within %ds" % (resource, window)
+
+
+def main():
+    run_check("cluster_autoscaling", verify, argument_spec={
+        "probe_scale_up": {"type": "bool", "default": False},
+        "accelerator_resource": {"type": "str"},
+        "node_selector": {"type": "dict", "default": {}},
+        "scale_up_timeout": {"type": "int", "default": 600},
+        "not_applicable_reason": {"type": "str", "default": "no cluster autoscaler on this platform (bare metal)"},
+    })
+
+
+if __name__ == "__main__":
+    main()

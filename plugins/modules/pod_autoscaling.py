@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k8s_ai.conformance contributors
+# Apache License 2.0
+
+from __future__ import absolute_import, division, print_function
+
+DOCUMENTATION = r"""
+module: pod_autoscaling
+short_description: Prove the HorizontalPodAutoscaler scales accelerator pods on custom metrics
+description:
+  - "Checklist id C(pod_autoscaling) (MUST): the HPA works for pods using accelerators, including scaling on custom
+    metrics relevant to AI/ML workloads."
+  - Static part - C(autoscaling/v2) serves HorizontalPodAutoscaler and the C(custom.metrics.k8s.io) APIService is
+    Available and lists a pod metric; C(external.metrics.k8s.io) is reported as an optional part.
+  - Positive case - an HPA on a Deployment whose pods hold an accelerator (a ResourceClaimTemplate of the discovered
+    DeviceClass, when DRA is present) with a custom Pods metric reports AbleToScale and ScalingActive, reads the
+    metric and computes the desired replicas.
+  - Negative case - an HPA on a metric that does not exist reports the failure (ScalingActive False,
+    FailedGetPodsMetric) instead of scaling.
+  - Without a custom metrics adapter the check is Not Implemented, and the notes say so.
+version_added: 0.1.0
+author: k8s_ai.conformance developers
+extends_documentation_fragment:
+  - k8s_ai.conformance.cluster
+options:
+  custom_metric:
+    description: Pods metric to scale on. Default - the first C(pods/*) metric the custom metrics API lists.
+    type: str
+  target_average_value:
+    description: Target average value of the metric per pod.
+    type: str
+    default: "1"
+"""
+
+EXAMPLES = r"""
+- name: Verify pod autoscaling on a custom metric
+  k8s_ai.conformance.pod_autoscaling:
+    kubeconfig: "{{ kubeconfig }}"
+    custom_metric: gpu_utilization
+"""
+
+RETURN = r"""
+result:
+  description: The check result (docs/architecture.md); status, verified, parts, evidence, notes.
+  returned: always
+  type: dict
+"""
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators import (  # noqa: E402
+    pick_device_class,
+)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    condition,
+    has_condition,
+    pod_manifest,
+)
+
+APISERVICES = "/apis/apiregistration.k8s.io/v1/apiservices/"
+MISSING_METRIC = "k8s_ai_conformance_metric_that_does_not_exist"
+
+
+def verify(check):
+    check.static("autoscaling/v2 serves HorizontalPodAutoscaler", hpa_served)
+    check.static("the custom metrics API is Available and lists a pod metric", custom_metrics_available)
+    check.static("the external metrics API is Available", external_metrics_available, required=False)
+    check.positive("an HPA on accelerator pods reads the custom metric and computes replicas", hpa_scales)
+    check.negative("an HPA on a metric that does not exist reports FailedGetPodsMetric", hpa_reports_missing_metric)
+
+
+def hpa_served(check):
+    missing = check.served("autoscaling/v2", ["HorizontalPodAutoscaler"])
+    check.require(not missing, "autoscaling/v2 does not serve HorizontalPodAutoscaler")
+    return "autoscaling/v2 HorizontalPodAutoscaler served"
+
+
+def available_apiservice(check, group):
+    for version in ("v1beta2", "v1beta1"):
+        svc = check.read("APIService %s.%s" % (version, group), APISERVICES + "%s.%s" % (version, group),
+                         missing_ok=True)
+        if svc:
+            cond = condition(svc, "Available") or {}
+            check.require(cond.get("status") == "True", "APIService %s.%s is not Available: %s %s" % (
+                version, group, cond.get("reason", ""), cond.get("message", "")))
+            return "%s/%s" % (group, version)
+    check.fail("no APIService for %s: no metrics adapter (e.g. prometheus-adapter) is installed" % group)
+
+
+def custom_metrics_available(check):
+    api = available_apiservice(check, "custom.metrics.k8s.io")
+    listed = check.read("custom metrics listed", "/apis/" + api)
+    metrics = sorted(r["name"][len("pods/"):] for r in listed.get("resources") or [] if r["name"].startswith("pods/"))
+    wanted = check.params.get("custom_metric")
+    check.require(metrics or wanted, "%s lists no pods/* metric" % api)
+    check.require(not wanted or wanted in metrics, "metric %s is not listed by %s (listed: %s)"
+                  % (wanted, api, ", ".join(metrics[:20])))
+    check.facts["metric"] = wanted or metrics[0]
+    return "%s Available; %d pod metrics, using %s" % (api, len(metrics), check.facts["metric"])
+
+
+def external_metrics_available(check):
+    return "%s Available" % available_apiservice(check, "external.metrics.k8s.io")
+
+
+def deployment(check, probe):
+    """A one-replica Deployment whose pods each hold an accelerator when DRA offers one."""
+    if "deployment" in check.facts:
+        return check.facts["deployment"]
+    pod = pod_manifest("x", labels={"app": "hpa-probe"})
+    device_class, _ = pick_device_class(check.accelerators)
+    if device_class:
+        probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
+                      "metadata": {"name": "accel"}, "spec": {"spec": {"devices": {"requests": [
+                          {"name": "accel", "exactly": {"deviceClassName": device_class}}]}}}})
+        pod = pod_manifest("x", labels={"app": "hpa-probe"}, claims={"accel": {"resourceClaimTemplateName": "accel"}})
+    pod["spec"]["restartPolicy"] = "Always"
+    probe.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hpa-probe"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"app": "hpa-probe"}},
+        "template": {"metadata": {"labels": {"app": "hpa-probe"}}, "spec": pod["spec"]}}})
+    check.facts["deployment"] = "hpa-probe" + (" (pods hold a %s device)" % device_class if device_class else "")
+    return check.facts["deployment"]
+
+
+def hpa(name, metric, target):
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": name}, "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "hpa-probe"},
+        "minReplicas": 1, "maxReplicas": 2,
+        "metrics": [{"type": "Pods", "pods": {"metric": {"name": metric},
+                                              "target": {"type": "AverageValue", "averageValue": target}}}]}}
+
+
+def hpa_scales(check, probe):
+    check.require(check.facts.get("metric"), "no custom metric to scale on (no custom metrics API)")
+    target = deployment(check, probe)
+    obj = probe.create(hpa("on-metric", check.facts["metric"], check.params["target_average_value"]))
+    obj = probe.wait_for(obj, lambda h: has_condition(h, "AbleToScale") and has_condition(h, "ScalingActive")
+                         and (h.get("status") or {}).get("currentMetrics"),
+                         "HPA on-metric AbleToScale, ScalingActive and reading %s" % check.facts["metric"])
+    status = obj["status"]
+    value = status["currentMetrics"][0].get("pods", {}).get("current", {}).get("averageValue")
+    return "HPA on Deployment %s: %s averages %s per pod; desired replicas %s" % (
+        target, check.facts["metric"], value, status.get("desiredReplicas"))
+
+
+def hpa_reports_missing_metric(check, probe):
+    check.require(check.facts.get("metric"), "no custom metrics API: the failure case is only meaningful beside it")
+    deployment(check, probe)
+    obj = probe.create(hpa("missing-metric", MISSING_METRIC, "1"))
+    obj = probe.wait_for(obj, lambda h: has_condition(h, "ScalingActive", "False"),
+                         "HPA missing-metric reports ScalingActive=False")
+    cond = condition(obj, "ScalingActive")
+    check.require(cond.get("reason") == "FailedGetPodsMetric",
+                  "ScalingActive False for another reason: %s %s" % (cond.get("reason"), cond.get("message")))
+    return "ScalingActive=False, FailedGetPodsMetric: %s" % (cond.get("message") or "")[:200]
+
+
+def main():
+    run_check("pod_autoscaling", verify, argument_spec={"custom_metric": {"type": "str"},
+                                                        "target_average_value": {"type": "str", "default": "1"}})
+
+
+if __name__ == "__main__":
+    main()

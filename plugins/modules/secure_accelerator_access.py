@@ -1,0 +1,185 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k8s_ai.conformance contributors
+# Apache License 2.0
+
+from __future__ import absolute_import, division, print_function
+
+DOCUMENTATION = r"""
+module: secure_accelerator_access
+short_description: Prove accelerator access is mediated and isolated by DRA (or device plugins)
+description:
+  - "Checklist id C(secure_accelerator_access) (MUST): access to accelerators is isolated and mediated by the
+    Kubernetes resource management framework, preventing unauthorized access or interference between workloads."
+  - Static part - accelerators are published through DRA (DeviceClass + ResourceSlices) or a device plugin
+    (extended resource in node allocatable).
+  - Positive case - two pods with their own claims, pinned to the same accelerator node, each get a device and the
+    two allocations never share a device; a pod without a claim on that node gets no device at all.
+  - Negative case - when every free device of the node is allocated to one claim, a further pod's claim on that
+    node is NOT given any of them - it stays unallocated and the pod Unschedulable.
+  - With device plugins only, the same cases use the extended resource (request 1 / request more than allocatable).
+  - What the API cannot show (pods in the lab do not run containers) - that the container really sees only its own
+    device nodes; the notes say so. Run on real GPU nodes for that.
+version_added: 0.1.0
+author: k8s_ai.conformance developers
+extends_documentation_fragment:
+  - k8s_ai.conformance.cluster
+"""
+
+EXAMPLES = r"""
+- name: Verify secure accelerator access
+  k8s_ai.conformance.secure_accelerator_access:
+    kubeconfig: "{{ kubeconfig }}"
+"""
+
+RETURN = r"""
+result:
+  description: The check result (docs/architecture.md); status, verified, parts, evidence, notes.
+  returned: always
+  type: dict
+"""
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators import (  # noqa: E402
+    pick_device_class,
+)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    claim_allocation,
+    pod_manifest,
+    pod_scheduled,
+    pod_unschedulable,
+)
+
+DRA = "resource.k8s.io/v1"
+NOTE = ("Verified through the API and scheduler: exclusive allocation of devices to claims and no device for a pod "
+        "without a claim. That the container sees only its own device (device nodes / CDI injection) needs a real "
+        "accelerator node and is not shown by this check.")
+
+
+def verify(check):
+    check.note(NOTE)
+    check.static("accelerators are published through DRA or a device plugin", accelerators_mediated)
+    check.positive("two pods on one node get distinct devices; a pod without a claim gets none", devices_isolated)
+    check.negative("when a node's free devices are all allocated, another claim gets none of them",
+                   no_double_allocation)
+
+
+def accelerators_mediated(check):
+    acc = check.accelerators
+    name, driver = pick_device_class(acc)
+    if name:
+        nodes = {n: c for n, c in acc["drivers"][driver]["nodes"].items() if not n.startswith("<")}
+        check.require(nodes, "driver %s publishes no node-local devices" % driver)
+        node = max(sorted(nodes), key=nodes.get)
+        check.facts.update(mode="dra", device_class=name, driver=driver, node=node, node_devices=nodes[node])
+        return "DRA: DeviceClass %s, driver %s; probing node %s (%d devices)" % (name, driver, node, nodes[node])
+    plugins = acc["extended_resources"]
+    check.require(plugins, "no DRA devices and no device-plugin accelerator resource on any node")
+    resource = max(sorted(plugins), key=lambda r: plugins[r]["total"])
+    node = max(sorted(plugins[resource]["nodes"]), key=plugins[resource]["nodes"].get)
+    check.facts.update(mode="plugin", resource=resource, node=node, node_devices=plugins[resource]["nodes"][node])
+    return "device plugin: %s; probing node %s (%d allocatable)" % (resource, node, check.facts["node_devices"])
+
+
+def pinned(pod, node):
+    """Pin through the scheduler (node affinity), not spec.nodeName, so DRA allocation still happens."""
+    pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}}
+    return pod
+
+
+def claim(name, device_class, count=1):
+    return {"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": name}, "spec": {"devices": {"requests": [
+        {"name": "accel", "exactly": {"deviceClassName": device_class, "allocationMode": "ExactCount",
+                                      "count": count}}]}}}
+
+
+def claimed_pod(probe, name, node, device_class, count=1):
+    rc = probe.create(claim(name, device_class, count))
+    pod = probe.create(pinned(pod_manifest(name, claims={"accel": {"resourceClaimName": name}}), node))
+    return rc, pod
+
+
+def device_ids(rc):
+    return {(r["driver"], r["pool"], r["device"]) for r in claim_allocation(rc)}
+
+
+def devices_isolated(check, probe):
+    check.require(check.facts.get("mode"), "no accelerator found by the static part")
+    node = check.facts["node"]
+    if check.facts["mode"] == "plugin":
+        return plugin_isolated(check, probe, node)
+    allocated = []
+    for name in ("tenant-a", "tenant-b"):
+        rc, pod = claimed_pod(probe, name, node, check.facts["device_class"])
+        probe.wait_for(pod, pod_scheduled, "pod %s scheduled on %s" % (name, node))
+        allocated.append(device_ids(probe.wait_for(rc, claim_allocation, "claim %s allocated" % name)))
+    check.require(not (allocated[0] & allocated[1]), "the two claims share devices: %s" % (allocated[0] & allocated[1]))
+    bare = probe.create(pinned(pod_manifest("no-claim"), node))
+    bare = probe.wait_for(bare, pod_scheduled, "pod no-claim scheduled on %s" % node)
+    uid = bare["metadata"]["uid"]
+    holders = [rc["metadata"]["name"] for rc in probe.list(DRA, "ResourceClaim")
+               for ref in (rc.get("status") or {}).get("reservedFor") or [] if ref.get("uid") == uid]
+    check.require(not bare["spec"].get("resourceClaims") and not bare["status"].get("resourceClaimStatuses")
+                  and not holders, "pod no-claim holds claims %s" % holders)
+    return "tenant-a got %s, tenant-b got %s (disjoint); pod no-claim on the same node holds no claim/device" % (
+        "/".join(sorted(d[2] for d in allocated[0])), "/".join(sorted(d[2] for d in allocated[1])))
+
+
+def no_double_allocation(check, probe):
+    check.require(check.facts.get("mode"), "no accelerator found by the static part")
+    node = check.facts["node"]
+    if check.facts["mode"] == "plugin":
+        return plugin_over_allocation(check, probe, node)
+    in_use = allocated_on_node(check, node)
+    free = check.facts["node_devices"] - len(in_use)
+    check.require(free > 0, "node %s has no free device to probe with (%d in use)" % (node, len(in_use)))
+    rc, pod = claimed_pod(probe, "takes-all", node, check.facts["device_class"], count=free)
+    probe.wait_for(pod, pod_scheduled, "pod takes-all (claim for all %d free devices) scheduled" % free)
+    taken = device_ids(probe.wait_for(rc, claim_allocation, "claim takes-all allocated"))
+    check.require(not (taken & in_use), "devices already in use were allocated again: %s" % (taken & in_use))
+    rc, pod = claimed_pod(probe, "one-more", node, check.facts["device_class"])
+    probe.wait_for(pod, pod_unschedulable, "pod one-more reported Unschedulable on the full node")
+    probe.stays(rc, lambda c: not claim_allocation(c), "claim one-more stays unallocated", seconds=3)
+    return "node %s: %d devices in use, claim takes-all got the %d free ones; claim one-more got none" % (
+        node, len(in_use), len(taken))
+
+
+def allocated_on_node(check, node):
+    """Devices of the node already allocated to any claim in the cluster (other tenants included)."""
+    driver = check.facts["driver"]
+    slices = check.cluster.list(check.cluster.path(DRA, "resourceslices"),
+                                field_selector="spec.nodeName=%s,spec.driver=%s" % (node, driver))
+    on_node = {(driver, s["spec"]["pool"]["name"], d["name"]) for s in slices for d in s["spec"].get("devices") or []}
+    used = set()
+    for rc in check.cluster.iter_list(check.cluster.path(DRA, "resourceclaims")):
+        used |= device_ids(rc) & on_node
+    check.record("devices in use on %s" % node, "list resourceslices (node) and resourceclaims (all namespaces)",
+                 response={"devices on node": len(on_node), "in use": sorted("/".join(d) for d in used)})
+    return used
+
+
+def plugin_isolated(check, probe, node):
+    resource = check.facts["resource"]
+    with_device = probe.create(pinned(pod_manifest("with-device", requests={resource: 1}), node))
+    probe.wait_for(with_device, pod_scheduled, "pod with-device (%s: 1) scheduled" % resource)
+    bare = probe.create(pinned(pod_manifest("no-device"), node))
+    bare = probe.wait_for(bare, pod_scheduled, "pod no-device scheduled")
+    asks = [c for c in bare["spec"]["containers"] if resource in (c.get("resources") or {}).get("limits", {})]
+    check.require(not asks, "pod no-device was given %s" % resource)
+    return "pod with-device scheduled with %s: 1; pod no-device holds none" % resource
+
+
+def plugin_over_allocation(check, probe, node):
+    resource, count = check.facts["resource"], check.facts["node_devices"] + 1
+    pod = probe.create(pinned(pod_manifest("too-many", requests={resource: count}), node))
+    probe.wait_for(pod, pod_unschedulable, "pod asking %d %s on %s reported Unschedulable" % (count, resource, node))
+    return "pod asking %d %s (node has %d) is Unschedulable" % (count, resource, count - 1)
+
+
+def main():
+    run_check("secure_accelerator_access", verify)
+
+
+if __name__ == "__main__":
+    main()
