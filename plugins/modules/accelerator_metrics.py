@@ -1,0 +1,366 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k8s_ai.conformance contributors
+# Apache License 2.0
+
+from __future__ import absolute_import, division, print_function
+
+DOCUMENTATION = r"""
+module: accelerator_metrics
+short_description: Verify that an accelerator metrics endpoint exposes per-accelerator utilization and memory
+description:
+  - Checks the C(accelerator_metrics) requirement (observability, MUST).
+  - Static - an accelerator metrics exporter is found (DCGM exporter, AMD device metrics exporter, Intel XPU
+    manager exporter, or any Service given by I(metrics_service) / URL given by I(metrics_url)).
+  - Positive - its endpoint answers in the Prometheus/OpenMetrics text format (machine-readable, read through
+    the API server's proxy, one read per exporter pod so every node is covered).
+  - Positive - the core metrics exist for every accelerator seen - utilization and memory usage - with a label
+    that tells accelerators apart (vendor-neutral name sets, including the OpenTelemetry C(hw.gpu.*) names).
+  - Optional - temperature, power and interconnect metrics are exposed.
+  - Negative - a metric name no exporter defines is absent (the parser does not invent metrics).
+  - On a cluster without an exporter the check is Not Implemented (the capability is absent); an exporter that
+    exists but cannot be read makes the part an error (not verified), never passed.
+version_added: "0.1.0"
+author: k8s_ai.conformance contributors
+extends_documentation_fragment:
+  - k8s_ai.conformance.cluster
+options:
+  metrics_service:
+    description: C(namespace/name:port) of the exporter Service (port name or number). Default - discovered.
+    type: str
+  metrics_url:
+    description: URL of a metrics endpoint reachable from the controller; used instead of discovery.
+    type: str
+  metrics_path:
+    description: Path of the metrics endpoint on the exporter.
+    type: str
+    default: /metrics
+  utilization_metrics:
+    description: Extra metric names accepted as per-accelerator utilization.
+    type: list
+    elements: str
+    default: []
+  memory_metrics:
+    description: Extra metric names accepted as per-accelerator memory usage.
+    type: list
+    elements: str
+    default: []
+  max_pods:
+    description: Read at most this many exporter pods (one per node).
+    type: int
+    default: 50
+"""
+
+EXAMPLES = r"""
+- name: Verify accelerator metrics (exporter discovered)
+  k8s_ai.conformance.accelerator_metrics:
+    kubeconfig: "{{ kubeconfig }}"
+  delegate_to: localhost
+
+- name: Verify a given exporter Service
+  k8s_ai.conformance.accelerator_metrics:
+    metrics_service: gpu-operator/nvidia-dcgm-exporter:9400
+"""
+
+RETURN = r"""
+result:
+  description: Check result (docs/architecture.md schema).
+  returned: always
+  type: dict
+  contains:
+    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    verified: {description: False when a part could not run., type: bool, returned: always}
+    parts: {description: Parts with outcome and detail (accelerators and metrics found)., type: list, returned: always}
+    evidence: {description: Endpoints read, metric names found per family., type: list, returned: always}
+"""
+
+import re  # noqa: E402
+
+try:
+    from urllib.request import urlopen
+except ImportError:  # pragma: no cover
+    urlopen = None
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
+
+ARGUMENT_SPEC = {
+    "metrics_service": {"type": "str"},
+    "metrics_url": {"type": "str"},
+    "metrics_path": {"type": "str", "default": "/metrics"},
+    "utilization_metrics": {"type": "list", "elements": "str", "default": []},
+    "memory_metrics": {"type": "list", "elements": "str", "default": []},
+    "max_pods": {"type": "int", "default": 50},
+}
+# Known exporters: name fragments of their Services/labels; metric families per vendor (lower-cased).
+EXPORTER_HINTS = ("dcgm-exporter", "dcgm", "device-metrics-exporter", "amd-gpu-metrics", "xpumanager", "xpum",
+                  "intel-gpu-exporter", "gpu-exporter", "accelerator-metrics", "neuron-monitor", "gaudi-metric")
+FAMILIES = {
+    "utilization": ("dcgm_fi_dev_gpu_util", "dcgm_fi_prof_gr_engine_active", "gpu_gfx_activity", "gpu_activity",
+                    "xpum_engine_group_utilization", "xpum_engine_utilization", "hw_gpu_utilization",
+                    "hw_gpu_utilization_ratio", "neuroncore_utilization_ratio", "habanalabs_utilization"),
+    "memory": ("dcgm_fi_dev_fb_used", "gpu_used_vram", "gpu_vram_used", "xpum_memory_used_bytes",
+               "hw_gpu_memory_usage", "hw_gpu_memory_usage_bytes", "neuron_runtime_memory_used_bytes",
+               "habanalabs_memory_used_bytes"),
+    "temperature": ("dcgm_fi_dev_gpu_temp", "gpu_edge_temperature", "gpu_junction_temperature",
+                    "xpum_temperature_celsius", "hw_gpu_temperature", "habanalabs_temperature_onchip"),
+    "power": ("dcgm_fi_dev_power_usage", "gpu_power_usage", "gpu_package_power", "xpum_power_watts",
+              "hw_gpu_power", "habanalabs_power_mw"),
+    "interconnect": ("dcgm_fi_prof_nvlink_tx_bytes", "dcgm_fi_prof_nvlink_rx_bytes",
+                     "dcgm_fi_dev_nvlink_bandwidth_total", "gpu_xgmi_link_tx", "gpu_xgmi_link_rx",
+                     "xpum_fabric_tx_bytes_total", "dcgm_fi_prof_pcie_tx_bytes", "pcie_bandwidth"),
+}
+ACCELERATOR_ID_LABELS = ("uuid", "gpu_uuid", "gpu", "gpu_id", "device", "deviceid", "device_id", "dev_file",
+                         "hw_id", "card", "minor_number", "serial_number", "module_id")
+NODE_LABELS = ("hostname", "host", "node", "kubernetes_node", "instance")
+ABSENT_METRIC = "ai_conformance_metric_that_no_exporter_defines_total"
+
+_METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:.]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+(?:\.\d+)?)?\s*$')
+_LABEL_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_.]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+
+
+def verify(check):
+    check.static("an accelerator metrics exporter is found", exporter_found)
+    check.positive("the endpoint serves metrics in the Prometheus text format", endpoint_readable)
+    check.positive("utilization and memory metrics exist for every accelerator", core_metrics_per_accelerator)
+    check.positive("temperature, power and interconnect metrics are exposed", extra_metrics, required=False)
+    check.negative("a metric no exporter defines is absent", undefined_metric_absent)
+    check.negative("no node reports more accelerators than the cluster advertises for it", no_phantom_accelerators,
+                   required=False)
+
+
+# ---- pure logic ---------------------------------------------------------------------------------
+def parse_exposition(text):
+    """Prometheus text exposition -> (samples [(name, labels, value)], numbers of malformed lines)."""
+    samples, malformed = [], []
+    for number, raw in enumerate((text or "").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _METRIC_LINE.match(line)
+        if not match:
+            malformed.append(number)
+            continue
+        labels = {k: v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+                  for k, v in _LABEL_PAIR.findall(match.group(2) or "")}
+        try:
+            value = float(match.group(3))
+        except ValueError:
+            malformed.append(number)
+            continue
+        samples.append((match.group(1), labels, value))
+    return samples, malformed
+
+
+def family_of(name, extra=None):
+    """Which core/optional family a metric name belongs to (None if none)."""
+    lowered = name.lower().replace(".", "_")
+    for family, names in (extra or {}).items():
+        if lowered in {n.lower().replace(".", "_") for n in names}:
+            return family
+    for family, names in FAMILIES.items():
+        if lowered in names:
+            return family
+    return None
+
+
+def accelerator_key(labels, source):
+    """(node or source, accelerator id) from a sample's labels; None when no label tells accelerators apart."""
+    lowered = {k.lower(): v for k, v in labels.items()}
+    ident = next((lowered[k] for k in ACCELERATOR_ID_LABELS if lowered.get(k) not in (None, "")), None)
+    if ident is None:
+        return None
+    node = next((lowered[k] for k in NODE_LABELS if lowered.get(k)), source)
+    return (node, ident)
+
+
+def coverage(samples_by_source, extra=None):
+    """{accelerator key: set(families)} and {family: set(metric names)} over all sources."""
+    per_accelerator, names = {}, {}
+    for source, samples in samples_by_source.items():
+        for name, labels, _value in samples:
+            family = family_of(name, extra)
+            if not family:
+                continue
+            names.setdefault(family, set()).add(name)
+            key = accelerator_key(labels, source)
+            if key is not None:
+                per_accelerator.setdefault(key, set()).add(family)
+    return per_accelerator, names
+
+
+def read_text(cluster, path):
+    """GET a non-JSON body through the API server (service/pod proxy)."""
+    status, raw = cluster._send("GET", path, {"Accept": "text/plain;version=0.0.4, */*"}, None)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+    if not 200 <= status <= 299:
+        raise ClusterError("GET %s failed (HTTP %s): %s" % (path, status, text[:200]))
+    return text
+
+
+# ---- parts --------------------------------------------------------------------------------------
+def _port_ref(port):
+    return str(port.get("name") or port.get("port"))
+
+
+def exporter_found(check):
+    if check.params.get("metrics_url"):
+        check.facts["sources"] = [("url", check.params["metrics_url"], check.params["metrics_url"])]
+        return "metrics URL given: %s" % check.params["metrics_url"]
+    given = check.params.get("metrics_service")
+    services = []
+    if given:
+        namespace, _, rest = given.partition("/")
+        name, _, port = rest.partition(":")
+        check.require(namespace and name, "metrics_service must be namespace/name[:port], got %r" % given)
+        svc = check.read("exporter Service", check.cluster.path("v1", "services", namespace, name))
+        services.append((svc, port))
+    else:
+        for svc in check.list("Services (all namespaces)", "/api/v1/services"):
+            meta = svc["metadata"]
+            text = " ".join([meta["name"]] + list((meta.get("labels") or {}).values())).lower()
+            if any(hint in text for hint in EXPORTER_HINTS):
+                services.append((svc, ""))
+    check.require(services, "no accelerator metrics exporter Service found (looked for %s; set metrics_service)"
+                  % ", ".join(EXPORTER_HINTS[:6]))
+    sources = []
+    for svc, port in services:
+        ports = (svc.get("spec") or {}).get("ports") or []
+        if not port:
+            chosen = next((p for p in ports if "metric" in str(p.get("name", ""))), ports[0] if ports else None)
+            port = _port_ref(chosen) if chosen else ""
+        sources.extend(exporter_pods(check, svc, port))
+    check.facts["sources"] = sources[: check.params["max_pods"]]
+    check.require(sources, "exporter Service(s) %s have no endpoints/port" % ", ".join(
+        "%s/%s" % (s["metadata"]["namespace"], s["metadata"]["name"]) for s, _ in services))
+    return "%d endpoint(s) of %s" % (len(sources), ", ".join(sorted({"%s/%s" % (s["metadata"]["namespace"],
+                                                                                   s["metadata"]["name"])
+                                                                      for s, _ in services})))
+
+
+def exporter_pods(check, svc, port):
+    """[(label, proxy path, description)]: one per ready exporter pod, else the Service proxy."""
+    namespace, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+    path = check.params["metrics_path"]
+    slices = check.cluster.list(check.cluster.path("discovery.k8s.io/v1", "endpointslices", namespace),
+                                label_selector="kubernetes.io/service-name=%s" % name)
+    target_port = None
+    for sp in (svc.get("spec") or {}).get("ports") or []:
+        if _port_ref(sp) == port or str(sp.get("port")) == port:
+            target_port = sp.get("targetPort") or sp.get("port")
+    sources = []
+    for es in slices:
+        es_ports = {p.get("name") or "": p.get("port") for p in es.get("ports") or []}
+        number = es_ports.get(port) or (target_port if isinstance(target_port, int) else None) \
+            or next(iter(es_ports.values()), None)
+        for ep in es.get("endpoints") or []:
+            ref = ep.get("targetRef") or {}
+            if ref.get("kind") == "Pod" and number:
+                sources.append((ep.get("nodeName") or ref["name"],
+                                "/api/v1/namespaces/%s/pods/%s:%s/proxy%s" % (namespace, ref["name"], number, path),
+                                "pod %s/%s on %s" % (namespace, ref["name"], ep.get("nodeName"))))
+    if not sources and port:
+        sources.append((name, "/api/v1/namespaces/%s/services/%s:%s/proxy%s" % (namespace, name, port, path),
+                        "service %s/%s" % (namespace, name)))
+    return sources
+
+
+def endpoint_readable(check, probe):
+    sources = check.facts.get("sources") or check.fail("no exporter endpoint")
+    samples_by_source, errors = {}, []
+    for label, where, what in sources:
+        try:
+            if where.startswith(("http://", "https://")):
+                text = urlopen(where, timeout=10).read().decode("utf-8", "replace")
+            else:
+                text = read_text(check.cluster, where)
+        except (ClusterError, OSError) as exc:
+            errors.append("%s: %s" % (what, exc))
+            check.record("read metrics from %s" % what, "GET " + where, error=exc)
+            continue
+        samples, malformed = parse_exposition(text)
+        check.record("read metrics from %s" % what, "GET " + where,
+                     response={"samples": len(samples), "malformed_lines": malformed[:10],
+                               "metric_names": sorted({s[0] for s in samples})[:60]})
+        if samples and len(malformed) <= len(samples) // 10:
+            samples_by_source[label] = samples
+        else:
+            errors.append("%s: %d samples, %d malformed lines" % (what, len(samples), len(malformed)))
+    check.facts["samples"] = samples_by_source
+    if not samples_by_source:
+        raise ClusterError("no exporter endpoint could be read: %s" % "; ".join(errors[:5]))
+    if errors:
+        check.note("some exporter endpoints could not be read: %s" % "; ".join(errors[:5]))
+    return "%d of %d endpoint(s) serve Prometheus text (%d samples)" % (
+        len(samples_by_source), len(sources), sum(len(s) for s in samples_by_source.values()))
+
+
+def core_metrics_per_accelerator(check, probe):
+    samples = check.facts.get("samples") or check.fail("no metrics read")
+    extra = {"utilization": check.params["utilization_metrics"], "memory": check.params["memory_metrics"]}
+    per_accelerator, names = coverage(samples, extra)
+    check.facts["names"] = names
+    check.record("metric families found", "classify metric names",
+                 response={"families": {k: sorted(v) for k, v in names.items()},
+                           "accelerators": {"%s/%s" % k: sorted(v) for k, v in sorted(per_accelerator.items())[:20]}})
+    check.require(names.get("utilization"),
+                  "no utilization metric (looked for %s)" % ", ".join(FAMILIES["utilization"][:5]))
+    check.require(names.get("memory"), "no memory usage metric (looked for %s)" % ", ".join(FAMILIES["memory"][:5]))
+    check.require(per_accelerator, "metrics carry no label that tells accelerators apart (%s)"
+                  % ", ".join(ACCELERATOR_ID_LABELS[:6]))
+    incomplete = ["%s/%s lacks %s" % (k[0], k[1], " and ".join(sorted({"utilization", "memory"} - fams)))
+                  for k, fams in sorted(per_accelerator.items()) if not {"utilization", "memory"} <= fams]
+    check.require(not incomplete, "; ".join(incomplete[:8]))
+    nodes = sorted({k[0] for k in per_accelerator})
+    return "%d accelerators on %d node(s) report utilization (%s) and memory (%s)" % (
+        len(per_accelerator), len(nodes), ", ".join(sorted(names["utilization"])), ", ".join(sorted(names["memory"])))
+
+
+def extra_metrics(check, probe):
+    names = check.facts.get("names") or check.fail("no metrics classified")
+    missing = [f for f in ("temperature", "power", "interconnect") if not names.get(f)]
+    check.require(not missing, "not exposed: %s" % ", ".join(missing))
+    return ", ".join("%s: %s" % (f, ", ".join(sorted(names[f])[:3])) for f in ("temperature", "power", "interconnect"))
+
+
+def undefined_metric_absent(check, probe):
+    samples = check.facts.get("samples") or check.fail("no metrics read")
+    found = [s for source in samples.values() for s in source if s[0] == ABSENT_METRIC]
+    check.require(not found, "%s reported present" % ABSENT_METRIC)
+    return "%s absent from %d endpoint(s)" % (ABSENT_METRIC, len(samples))
+
+
+def advertised_per_node(acc):
+    """{node: accelerators advertised} from DRA ResourceSlices and device-plugin resources (the larger)."""
+    dra, plugin = {}, {}
+    for info in (acc.get("drivers") or {}).values():
+        for node, count in (info.get("nodes") or {}).items():
+            dra[node] = dra.get(node, 0) + count
+    for info in (acc.get("extended_resources") or {}).values():
+        for node, count in (info.get("nodes") or {}).items():
+            plugin[node] = plugin.get(node, 0) + count
+    return {n: max(dra.get(n, 0), plugin.get(n, 0)) for n in set(dra) | set(plugin)}
+
+
+def no_phantom_accelerators(check, probe):
+    samples = check.facts.get("samples") or check.fail("no metrics read")
+    per_accelerator, _ = coverage(samples)
+    advertised = advertised_per_node(check.accelerators)
+    seen = {}
+    for node, _ident in per_accelerator:
+        seen[node] = seen.get(node, 0) + 1
+    compared = {n: (c, advertised[n]) for n, c in seen.items() if n in advertised}
+    check.require(compared, "metric node labels (%s) match no node with advertised accelerators"
+                  % ", ".join(sorted(seen)[:5]))
+    over = ["%s: %d in metrics, %d advertised" % (n, c, a) for n, (c, a) in sorted(compared.items()) if c > a]
+    check.require(not over, "; ".join(over[:8]))
+    return "per node, metrics never exceed advertised accelerators: %s" % ", ".join(
+        "%s %d/%d" % (n, c, a) for n, (c, a) in sorted(compared.items())[:8])
+
+
+def main():
+    run_check("accelerator_metrics", verify, argument_spec=ARGUMENT_SPEC)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k8s_ai.conformance contributors
+# Apache License 2.0
+
+from __future__ import absolute_import, division, print_function
+
+DOCUMENTATION = r"""
+module: advanced_inference_ingress
+short_description: Verify a Gateway API Inference Extension (InferencePool) implementation
+description:
+  - Checks the C(advanced_inference_ingress) requirement (networking, SHOULD, checklist 1.36).
+  - Static - the InferencePool API of the Gateway API Inference Extension is served
+    (C(inference.networking.k8s.io/v1), or the older C(inference.networking.x-k8s.io/v1alpha2)) and a
+    GatewayClass is Accepted.
+  - Positive - an HTTPRoute whose backendRef is an InferencePool (model server pods selected by label, an endpoint
+    picker reference) is Accepted by a Gateway with ResolvedRefs=True - the gateway implementation routes to
+    InferencePools.
+  - Negative - an HTTPRoute to an InferencePool that does not exist gets ResolvedRefs=False.
+  - Optional - with I(inference_url) and I(model), an OpenAI-style completion request through the inference
+    gateway is answered. Model-aware routing decisions (e.g. KV-cache aware) need a real endpoint picker and
+    model servers and are otherwise not verified (said in the notes).
+version_added: "0.1.0"
+author: k8s_ai.conformance contributors
+extends_documentation_fragment:
+  - k8s_ai.conformance.cluster
+options:
+  gateway_class:
+    description: GatewayClass to use. Default - the first Accepted GatewayClass.
+    type: str
+  inference_url:
+    description: URL of an OpenAI-compatible endpoint behind the inference gateway (e.g. C(http://gw/v1/completions)).
+    type: str
+  model:
+    description: Model name sent in the optional request.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Verify the Gateway API Inference Extension
+  k8s_ai.conformance.advanced_inference_ingress:
+    kubeconfig: "{{ kubeconfig }}"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+result:
+  description: Check result (docs/architecture.md schema).
+  returned: always
+  type: dict
+  contains:
+    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    verified: {description: False when a part could not run., type: bool, returned: always}
+    parts: {description: Parts with outcome and detail., type: list, returned: always}
+    evidence: {description: Objects created and their status., type: list, returned: always}
+"""
+
+import json  # noqa: E402
+
+try:
+    from urllib.request import Request, urlopen
+except ImportError:  # pragma: no cover
+    Request = urlopen = None
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import has_condition  # noqa: E402
+
+GW = "gateway.networking.k8s.io/v1"
+POOL_APIS = ("inference.networking.k8s.io/v1", "inference.networking.x-k8s.io/v1alpha2")
+ARGUMENT_SPEC = {
+    "gateway_class": {"type": "str"},
+    "inference_url": {"type": "str"},
+    "model": {"type": "str"},
+}
+
+
+def verify(check):
+    check.static("the InferencePool API is served", inference_pool_served)
+    check.static("a GatewayClass is Accepted by its controller", accepted_gateway_class)
+    check.positive("an HTTPRoute to an InferencePool is Accepted and resolved by a Gateway", pool_route_resolved)
+    check.negative("an HTTPRoute to a missing InferencePool gets ResolvedRefs=False", missing_pool_unresolved)
+    check.positive("an inference request through the gateway is answered", inference_answered, required=False)
+
+
+def pool_manifest(api_version, name, app):
+    """An InferencePool in the shape of its API version."""
+    if api_version.endswith("/v1"):
+        spec = {"selector": {"matchLabels": {"app": app}}, "targetPorts": [{"number": 8000}],
+                "endpointPickerRef": {"name": name + "-epp", "port": {"number": 9002}}}
+    else:
+        spec = {"selector": {"app": app}, "targetPortNumber": 8000, "extensionRef": {"name": name + "-epp"}}
+    return {"apiVersion": api_version, "kind": "InferencePool", "metadata": {"name": name}, "spec": spec}
+
+
+def route_condition(route, gateway_name, cond_type, status="True"):
+    for parent in (route.get("status") or {}).get("parents") or []:
+        if (parent.get("parentRef") or {}).get("name") == gateway_name:
+            return has_condition({"status": parent}, cond_type, status)
+    return False
+
+
+def inference_pool_served(check):
+    for api in POOL_APIS:
+        if not check.served(api, ["InferencePool"]):
+            check.facts["pool_api"] = api
+            extra = [k for k in ("InferenceObjective", "InferenceModel") if not check.served(api, [k])]
+            return "InferencePool served by %s%s" % (api, (" (also %s)" % ", ".join(extra)) if extra else "")
+    check.fail("no InferencePool API served (%s)" % ", ".join(POOL_APIS))
+
+
+def accepted_gateway_class(check):
+    check.require(not check.served(GW, ["GatewayClass", "Gateway", "HTTPRoute"]), "Gateway API v1 not served")
+    classes = check.list("GatewayClasses", check.cluster.path(GW, "gatewayclasses"))
+    wanted = check.params.get("gateway_class")
+    accepted = [c for c in classes if has_condition(c, "Accepted") and (not wanted or c["metadata"]["name"] == wanted)]
+    check.require(accepted, "no Accepted GatewayClass%s" % (" named %s" % wanted if wanted else ""))
+    check.facts["gateway_class"] = accepted[0]["metadata"]["name"]
+    return "GatewayClass %s Accepted" % accepted[0]["metadata"]["name"]
+
+
+def gateway(check, probe):
+    if "gateway" not in check.facts:
+        gw = probe.create({"apiVersion": GW, "kind": "Gateway", "metadata": {"name": "inference"}, "spec": {
+            "gatewayClassName": check.facts["gateway_class"],
+            "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}})
+        check.facts["gateway"] = probe.wait_for(gw, lambda g: has_condition(g, "Accepted"), "Gateway Accepted")
+    return check.facts["gateway"]
+
+
+def route_to_pool(check, probe, name, pool_name, hostname):
+    api = check.facts["pool_api"]
+    gw = gateway(check, probe)
+    return probe.create({"apiVersion": GW, "kind": "HTTPRoute", "metadata": {"name": name}, "spec": {
+        "parentRefs": [{"name": gw["metadata"]["name"]}], "hostnames": [hostname],
+        "rules": [{"backendRefs": [{"group": api.split("/")[0], "kind": "InferencePool", "name": pool_name}]}]}})
+
+
+def pool_route_resolved(check, probe):
+    check.require(check.facts.get("pool_api") and check.facts.get("gateway_class"),
+                  "needs the InferencePool API and an Accepted GatewayClass")
+    labels = {"app": "model-server"}
+    probe.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "model-server"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+            "containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10",
+                            "ports": [{"containerPort": 8000}]}]}}}})
+    pool = probe.create(pool_manifest(check.facts["pool_api"], "pool", "model-server"))
+    route = route_to_pool(check, probe, "to-pool", pool["metadata"]["name"], "pool.ai-conformance.test")
+    name = check.facts["gateway"]["metadata"]["name"]
+    route = probe.wait_for(route, lambda r: route_condition(r, name, "Accepted") and route_condition(
+        r, name, "ResolvedRefs"), "HTTPRoute to the InferencePool Accepted and ResolvedRefs")
+    pool = probe.get(pool) or pool
+    pool_parents = [(p.get("parentRef") or {}).get("name") for p in (pool.get("status") or {}).get("parents") or []
+                    if has_condition({"status": p}, "Accepted")]
+    check.note("model-aware routing through the endpoint picker is verified only with inference_url and model")
+    return "HTTPRoute %s -> InferencePool %s resolved by Gateway %s; pool Accepted by %s" % (
+        route["metadata"]["name"], pool["metadata"]["name"], name, ", ".join(pool_parents) or "no parent yet")
+
+
+def missing_pool_unresolved(check, probe):
+    check.require(check.facts.get("pool_api") and check.facts.get("gateway_class"),
+                  "needs the InferencePool API and an Accepted GatewayClass")
+    route = route_to_pool(check, probe, "to-missing-pool", "no-such-pool", "missing.ai-conformance.test")
+    name = check.facts["gateway"]["metadata"]["name"]
+    probe.wait_for(route, lambda r: route_condition(r, name, "ResolvedRefs", "False"),
+                   "HTTPRoute to a missing InferencePool has ResolvedRefs=False")
+    return "ResolvedRefs=False for a missing InferencePool"
+
+
+def inference_answered(check, probe):
+    url, model = check.params.get("inference_url"), check.params.get("model")
+    if not (url and model):
+        check.skip("not run: set inference_url and model to send a request through the gateway")
+    body = json.dumps({"model": model, "prompt": "Say hello", "max_tokens": 8}).encode()
+    try:
+        answer = json.loads(urlopen(Request(url, data=body, headers={"Content-Type": "application/json"}),
+                                    timeout=60).read().decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ClusterError("inference request to %s failed: %s" % (url, exc)) from None
+    check.record("inference request", "POST " + url, request={"model": model}, response=answer)
+    check.require(answer.get("choices"), "answer has no choices: %s" % str(answer)[:200])
+    return "model %s answered through %s" % (answer.get("model") or model, url)
+
+
+def main():
+    run_check("advanced_inference_ingress", verify, argument_spec=ARGUMENT_SPEC)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k8s_ai.conformance contributors
+# Apache License 2.0
+
+from __future__ import absolute_import, division, print_function
+
+DOCUMENTATION = r"""
+module: network_policy
+short_description: Verify that NetworkPolicy egress control is enforced
+description:
+  - Whitepaper check (NetworkPolicy and egress control for AI workloads).
+  - Static - the NetworkPolicy API is served; the policy-capable network plugins found and the namespaces that
+    already have a default-deny egress policy are reported (optional, informational).
+  - Positive - without a policy, a client pod reaches a server pod (its log shows the server's token).
+  - Negative - after a deny-all-egress NetworkPolicy in the probe namespace, a new client pod cannot reach the
+    same server (its log shows the request blocked).
+  - Enforcement needs a data plane (a CNI that implements NetworkPolicy); where pods do not really run (no logs),
+    the behavioural parts report that they could not run, never passed.
+version_added: "0.1.0"
+author: k8s_ai.conformance contributors
+extends_documentation_fragment:
+  - k8s_ai.conformance.cluster
+options:
+  probe_image:
+    description: Image of the probe pods (needs C(sh), C(wget) and busybox C(httpd)).
+    type: str
+    default: busybox:1.36
+"""
+
+EXAMPLES = r"""
+- name: Verify egress NetworkPolicy enforcement
+  k8s_ai.conformance.network_policy:
+    kubeconfig: "{{ kubeconfig }}"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+result:
+  description: Check result (docs/architecture.md schema).
+  returned: always
+  type: dict
+  contains:
+    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    verified: {description: False when a part could not run (no data plane)., type: bool, returned: always}
+    parts: {description: Parts with outcome and detail., type: list, returned: always}
+    evidence: {description: Policies, pods and their logs., type: list, returned: always}
+"""
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import WaitTimeout  # noqa: E402
+
+POLICY_PLUGINS = ("calico", "cilium", "antrea", "kube-router", "weave", "kube-ovn", "canal", "ovnkube", "romana",
+                  "netpol", "network-policy")
+ARGUMENT_SPEC = {
+    "probe_image": {"type": "str", "default": "busybox:1.36"},
+}
+
+
+def verify(check):
+    check.static("the NetworkPolicy API is served", policy_api_served)
+    check.static("a NetworkPolicy-capable network plugin is installed", policy_plugin_found, required=False)
+    check.positive("without a policy a client pod reaches the server", reachable_without_policy)
+    check.negative("with a deny-all-egress policy the client is blocked", blocked_with_policy)
+
+
+def is_deny_all_egress(policy):
+    spec = policy.get("spec") or {}
+    selector = spec.get("podSelector") or {}
+    return "Egress" in (spec.get("policyTypes") or []) and not spec.get("egress") and not (
+        selector.get("matchLabels") or selector.get("matchExpressions"))
+
+
+def read_text(cluster, path):
+    status, raw = cluster._send("GET", path, {"Accept": "*/*"}, None)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+    if not 200 <= status <= 299:
+        raise ClusterError("GET %s failed (%s): %s" % (path, status, text[:200]))
+    return text
+
+
+def policy_api_served(check):
+    check.require(not check.served("networking.k8s.io/v1", ["NetworkPolicy"]), "NetworkPolicy not served")
+    policies = check.list("NetworkPolicies (all namespaces)", "/apis/networking.k8s.io/v1/networkpolicies")
+    deny = sorted({p["metadata"]["namespace"] for p in policies if is_deny_all_egress(p)})
+    return "served; %d policies, default-deny egress in %d namespace(s)%s" % (
+        len(policies), len(deny), (": " + ", ".join(deny[:5])) if deny else "")
+
+
+def policy_plugin_found(check):
+    daemonsets = check.list("DaemonSets (all namespaces)", "/apis/apps/v1/daemonsets")
+    found = sorted({d["metadata"]["name"] for d in daemonsets
+                    if any(h in d["metadata"]["name"] for h in POLICY_PLUGINS)})
+    check.require(found, "no DaemonSet of a known NetworkPolicy-enforcing plugin (%s); enforcement is probed below"
+                  % ", ".join(POLICY_PLUGINS[:6]))
+    return "network plugin DaemonSets: %s" % ", ".join(found)
+
+
+def server(check, probe):
+    if "server_ip" not in check.facts:
+        token = "token-" + probe.namespace[-5:]
+        pod = probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "server", "labels": {"app": "srv"}},
+                            "spec": {"terminationGracePeriodSeconds": 0, "containers": [{
+                                "name": "server", "image": check.params["probe_image"],
+                                "command": ["sh", "-c", "mkdir -p /www && echo %s > /www/index.html && "
+                                            "exec httpd -f -p 8080 -h /www" % token]}]}})
+        pod = probe.wait_for(pod, lambda p: (p.get("status") or {}).get("podIP")
+                             and (p.get("status") or {}).get("phase") == "Running", "server pod running with an IP")
+        check.facts["server_ip"], check.facts["token"] = pod["status"]["podIP"], token
+    return check.facts["server_ip"], check.facts["token"]
+
+
+def client_result(check, probe, name):
+    """'open' (reached the server and saw its token) or 'blocked', from the client pod's log."""
+    ip, token = server(check, probe)
+    host = "[%s]" % ip if ":" in ip else ip
+    pod = probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+        "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "containers": [{
+            "name": "client", "image": check.params["probe_image"],
+            "command": ["sh", "-c", "if wget -q -T 5 -O - http://%s:8080/ ; then echo RESULT=open; "
+                                    "else echo RESULT=blocked; fi" % host]}]}})
+    path = check.cluster.path("v1", "pods", probe.namespace, name, "log")
+    try:
+        probe.wait_for(pod, lambda p: (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"),
+                       "client finished")
+    except WaitTimeout:
+        pass  # judged by the log below: no result there means the probe could not run
+    try:
+        with check.evidence.step("log of %s" % name, "GET " + path) as step:
+            step.response = log = read_text(check.cluster, path)
+    except ClusterError:
+        log = ""
+    if "RESULT=" not in log:
+        raise ClusterError("client pod %s left no result in its log (no real container ran?)" % name)
+    return "open" if "RESULT=open" in log and token in log else "blocked"
+
+
+def reachable_without_policy(check, probe):
+    outcome = client_result(check, probe, "client-open")
+    check.require(outcome == "open", "client could not reach the server without any policy")
+    check.facts["reachable"] = True
+    return "client reached %s:8080 and read the server's token" % check.facts["server_ip"]
+
+
+def blocked_with_policy(check, probe):
+    check.require(check.facts.get("reachable"), "not meaningful: the server was not reachable without a policy")
+    probe.create({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny-egress"},
+                  "spec": {"podSelector": {}, "policyTypes": ["Egress"]}})
+    outcome = client_result(check, probe, "client-denied")
+    check.require(outcome == "blocked", "client still reached the server despite a deny-all-egress policy")
+    return "deny-all-egress policy blocked the client's request to %s:8080" % check.facts["server_ip"]
+
+
+def main():
+    run_check("network_policy", verify, argument_spec=ARGUMENT_SPEC)
+
+
+if __name__ == "__main__":
+    main()
