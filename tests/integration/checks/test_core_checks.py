@@ -1,0 +1,292 @@
+"""The core checks against the lab: verdicts on the healthy lab, on broken states, and the engine's promises
+(probe cleanup, garbage collection, concurrent runs, clear errors). Needs `make lab` (fixtures fail otherwise)."""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _import_collection():
+    """Make this checkout importable as ansible_collections.k8s_ai.conformance (same trick as the unit tests)."""
+    base = os.path.join(tempfile.gettempdir(), "k8s-ai-conformance-it-%d" % os.getuid())
+    parent = os.path.join(base, "ansible_collections", "k8s_ai")
+    os.makedirs(parent, exist_ok=True)
+    link = os.path.join(parent, "conformance")
+    if not (os.path.islink(link) and os.readlink(link) == ROOT):
+        tmp = "%s.%d" % (link, os.getpid())
+        os.symlink(ROOT, tmp)
+        os.replace(tmp, link)
+    if base not in sys.path:
+        sys.path.insert(0, base)
+    return base
+
+
+COLLECTIONS_BASE = _import_collection()
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import probe as probe_mod  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import Check  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.modules import (  # noqa: E402
+    cluster_autoscaling,
+    dra_support,
+    gang_scheduling,
+    gpu_sharing,
+    pod_autoscaling,
+    robust_controller,
+    secure_accelerator_access,
+    virtualized_accelerator,
+)
+
+PREFIX = "ai-conformance-probe"
+
+
+def defaults(module):
+    options = yaml.safe_load(module.DOCUMENTATION).get("options") or {}
+    params = {k: v.get("default") for k, v in options.items()}
+    params.update(kubeconfig=None, context=None, timeout=60, probe_namespace_prefix=PREFIX, validate_certs=True)
+    return params
+
+
+def run(module, kubeconfig, check_mode=False, **params):
+    """Run a check module's verify() in-process, exactly as run_check would."""
+    name = module.__name__.rsplit(".", 1)[-1]
+    values = defaults(module)
+    values.update(params, kubeconfig=kubeconfig)
+    check = Check(name, values, check_mode=check_mode)
+    check.connect()
+    return check.run(module.verify)
+
+
+def parts(result):
+    return {p["name"]: p for p in result["parts"]}
+
+
+def assert_all_required_passed(result):
+    failed = [(p["name"], p["outcome"], p["detail"]) for p in result["parts"]
+              if p["required"] and p["outcome"] != "passed"]
+    assert not failed, json.dumps(failed, indent=1)
+    assert result["status"] == "Implemented" and result["verified"] is True, result["summary"]
+
+
+def probe_namespaces(kubectl, check=None):
+    selector = "k8s-ai-conformance/probe=true" + (",k8s-ai-conformance/check=%s" % check if check else "")
+    return kubectl.json("get", "namespaces", "-l", selector)["items"]
+
+
+def assert_probes_cleaned(kubectl, result):
+    """Every namespace the check created is gone or terminating."""
+    created = [e["response"]["name"] for e in result["evidence"] if e["title"] == "create probe namespace"]
+    for ns in probe_namespaces(kubectl, result["check"]):
+        assert ns["metadata"]["name"] not in created or ns["metadata"].get("deletionTimestamp"), ns["metadata"]
+
+
+def ansible_module(module, args, check_mode=False):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_BASE, ANSIBLE_STDOUT_CALLBACK="json",
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-m", "k8s_ai.conformance." + module,
+           "-a", json.dumps(args)] + (["--check"] if check_mode else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    out = json.loads(proc.stdout)
+    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+# ---------------------------------------------------------------- dra_support
+
+def test_dra_support_implemented_on_the_lab(lab_kubeconfig, kubectl):
+    result = run(dra_support, lab_kubeconfig)
+    assert_all_required_passed(result)
+    by_name = parts(result)
+    positive = by_name["a pod with a ResourceClaim for the DeviceClass gets a device and is scheduled"]
+    assert "gpu.nvidia.com/" in positive["detail"] and "scheduled on gpu-node-" in positive["detail"]
+    negative = by_name["a claim for more devices than any node has stays unallocated, its pod unschedulable"]
+    assert negative["kind"] == "negative" and "claim for 9 devices (max per node 8)" in negative["detail"]
+    assert by_name["a pod with a ResourceClaimTemplate gets a generated claim allocated"]["outcome"] == "passed"
+    assert result["api_requests"] > 0 and len(result["evidence"]) >= 8
+    assert_probes_cleaned(kubectl, result)
+
+
+def test_dra_support_through_ansible_and_check_mode(lab_kubeconfig, kubectl):
+    before = {n["metadata"]["name"] for n in probe_namespaces(kubectl, "dra_support")}
+    host = ansible_module("dra_support", {"kubeconfig": lab_kubeconfig}, check_mode=True)
+    result = host["result"]
+    assert host["changed"] is False and not host.get("failed")
+    assert [p["outcome"] for p in result["parts"] if p["kind"] != "static"] == ["skipped"] * 3
+    assert result["status"] == "Implemented" and result["verified"] is False and "check mode" in result["notes"]
+    after = {n["metadata"]["name"] for n in probe_namespaces(kubectl, "dra_support")}
+    assert after <= before  # check mode creates nothing
+
+
+def test_dra_support_not_implemented_without_device_class(lab_kubeconfig, kubectl):
+    classes = kubectl.json("get", "deviceclasses")["items"]
+    assert classes, "the lab should publish a DeviceClass"
+    for dc in classes:
+        for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"):
+            dc["metadata"].pop(key, None)
+    try:
+        kubectl.run("delete", "deviceclasses", "--all", "--wait=true")
+        # Check mode: only the static part runs, so the window without a DeviceClass stays short.
+        result = run(dra_support, lab_kubeconfig, check_mode=True)
+    finally:
+        for dc in classes:
+            kubectl.create(dc, check=False)
+    assert kubectl.json("get", "deviceclasses")["items"], "DeviceClass not restored"
+    static = parts(result)["a DeviceClass exists and ResourceSlices publish devices for it"]
+    assert static["outcome"] == "failed" and static["detail"] == "no DeviceClass exists"
+    assert result["status"] == "Not Implemented"
+
+
+def test_dra_support_with_unknown_device_class_parameter(lab_kubeconfig):
+    result = run(dra_support, lab_kubeconfig, device_class="no-such-class")
+    detail = parts(result)["a DeviceClass exists and ResourceSlices publish devices for it"]["detail"]
+    assert detail == "DeviceClass no-such-class (parameter device_class) does not exist"
+    assert result["status"] == "Partially Implemented"  # the API is served, the rest cannot pass
+
+
+def test_bad_inputs_fail_cleanly_naming_the_input(lab_kubeconfig):
+    host = ansible_module("dra_support", {"kubeconfig": "/nonexistent/kubeconfig"})
+    assert host["failed"] and host["msg"] == "kubeconfig: file /nonexistent/kubeconfig does not exist"
+    assert host["result"]["verified"] is False and "Traceback" not in json.dumps(host)
+    host = ansible_module("dra_support", {"kubeconfig": lab_kubeconfig, "context": "nope"})
+    assert host["failed"] and "context 'nope' not found (available:" in host["msg"]
+
+
+def test_forbidden_user_gets_an_error_naming_verb_and_resource(lab_kubeconfig, kubectl, namespace):
+    kubectl.run("create", "serviceaccount", "nobody", "-n", namespace)
+    token = kubectl.run("create", "token", "nobody", "-n", namespace, "--duration=10m").stdout.strip()
+    with open(lab_kubeconfig) as handle:
+        config = yaml.safe_load(handle)
+    config["users"] = [{"name": "nobody", "user": {"token": token}}]
+    for ctx in config["contexts"]:
+        ctx["context"]["user"] = "nobody"
+    result = run(dra_support, yaml.safe_dump(config))
+    assert result["verified"] is False and result["status"] == "Not Implemented"
+    errors = [p["detail"] for p in result["parts"] if p["outcome"] == "error"]
+    assert any("forbidden (403): not allowed to list deviceclasses.resource.k8s.io" in e for e in errors), errors
+
+
+# ---------------------------------------------------------------- engine promises on a real API server
+
+def test_garbage_collection_spares_live_probes_of_a_concurrent_run(lab_kubeconfig, kubectl):
+    now = time.time()
+    expired = probe_mod.probe_labels("gc-test", "old-run", now - 7200, 900)
+    alive = probe_mod.probe_labels("gc-test", "live-run", now - 60, 900)
+    names = {key: "%s-gc-test-%s%d" % (PREFIX, key, os.getpid()) for key in ("expired", "alive")}
+    for key, labels in (("expired", expired), ("alive", alive)):
+        kubectl.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names[key], "labels": labels}})
+    try:
+        result = run(dra_support, lab_kubeconfig)
+        gc = [e for e in result["evidence"] if e["title"] == "garbage-collect expired probe namespaces"]
+        assert gc and names["expired"] in gc[0]["response"]
+        assert names["alive"] not in gc[0]["response"]
+        live = kubectl.json("get", "namespace", names["alive"])
+        assert not live["metadata"].get("deletionTimestamp")
+        gone = kubectl.run("get", "namespace", names["expired"], "-o", "json", check=False)
+        assert gone.returncode != 0 or json.loads(gone.stdout)["metadata"].get("deletionTimestamp")
+    finally:
+        kubectl.run("delete", "namespace", names["alive"], names["expired"], "--wait=false", "--ignore-not-found",
+                    check=False)
+
+
+def test_two_concurrent_runs_are_both_correct(lab_kubeconfig, kubectl):
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run(dra_support, lab_kubeconfig), range(2)))
+    for result in results:
+        assert_all_required_passed(result)
+    namespaces = [e["response"]["name"] for r in results for e in r["evidence"]
+                  if e["title"] == "create probe namespace"]
+    assert len(set(namespaces)) == 2
+
+
+# ---------------------------------------------------------------- the other core checks
+
+def test_secure_accelerator_access_implemented(lab_kubeconfig, kubectl):
+    result = run(secure_accelerator_access, lab_kubeconfig)
+    assert_all_required_passed(result)
+    by_name = parts(result)
+    iso = by_name["two pods on one node get distinct devices; a pod without a claim gets none"]["detail"]
+    assert "(disjoint)" in iso and "pod no-claim on the same node holds no claim/device" in iso
+    neg = by_name["when a node's free devices are all allocated, another claim gets none of them"]["detail"]
+    assert "claim one-more got none" in neg
+    assert "needs a real accelerator node" in result["notes"]
+    assert_probes_cleaned(kubectl, result)
+
+
+def test_gang_scheduling_implemented_and_workloads_cleaned(lab_kubeconfig, kubectl):
+    result = run(gang_scheduling, lab_kubeconfig)
+    assert_all_required_passed(result)
+    by_name = parts(result)
+    pos = by_name["a Job of N pods that fits the quota is admitted and all N pods are scheduled"]["detail"]
+    assert "3/3 pods scheduled" in pos
+    neg = by_name["a Job of N pods over the quota stays suspended and none of its pods is created"]["detail"]
+    assert "not admitted, 0 pods created" in neg
+    probe_ns = [e["response"]["name"] for e in result["evidence"] if e["title"] == "create probe namespace"][0]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        left = kubectl.json("get", "workloads.kueue.x-k8s.io", "-n", probe_ns)["items"]
+        if not left:
+            break
+        time.sleep(2)
+    assert not left, "Workloads left behind in %s: %s" % (probe_ns, [w["metadata"]["name"] for w in left])
+
+
+def test_robust_controller_webhook_rejects_and_controllers_reconcile(lab_kubeconfig, kubectl):
+    result = run(robust_controller, lab_kubeconfig)
+    assert_all_required_passed(result)
+    by_name = parts(result)
+    for op in ("jobset", "kueue"):
+        rejected = by_name["%s: an invalid custom resource is rejected by the webhook" % op]
+        assert rejected["outcome"] == "passed" and 'admission webhook "' in rejected["detail"], rejected
+        assert by_name["%s: a valid custom resource is accepted and reconciled" % op]["outcome"] == "passed"
+    assert not kubectl.json("get", "clusterqueues", "-l", "k8s-ai-conformance/probe=true")["items"] or all(
+        q["metadata"].get("deletionTimestamp")
+        for q in kubectl.json("get", "clusterqueues", "-l", "k8s-ai-conformance/probe=true")["items"])
+
+
+def test_robust_controller_without_operators_is_not_implemented(lab_kubeconfig):
+    result = run(robust_controller, lab_kubeconfig, operators=[])
+    assert result["status"] == "Not Implemented" and result["parts"][0]["outcome"] == "failed"
+
+
+def test_gpu_sharing_shared_claim(lab_kubeconfig):
+    result = run(gpu_sharing, lab_kubeconfig)
+    assert_all_required_passed(result)
+    detail = parts(result)["one ResourceClaim shared by two pods: both scheduled on the shared device"]["detail"]
+    assert "share device gpu-node-" in detail
+    assert parts(result)["a claim for a partition device (e.g. MIG) is allocated"]["outcome"] == "failed"  # no MIG
+
+
+def test_virtualized_accelerator_needs_a_stated_reason_for_na(lab_kubeconfig):
+    result = run(virtualized_accelerator, lab_kubeconfig)
+    assert result["status"] == "Not Implemented"
+    assert "state it with not_applicable_reason" in result["notes"]
+    result = run(virtualized_accelerator, lab_kubeconfig, not_applicable_reason="whole GPUs are passed through")
+    assert result["status"] == "N/A" and result["na_reason"] == "whole GPUs are passed through"
+
+
+def test_cluster_autoscaling_is_na_on_the_lab(lab_kubeconfig):
+    result = run(cluster_autoscaling, lab_kubeconfig)
+    assert result["status"] == "N/A"
+    assert result["na_reason"] == "no cluster autoscaler on this platform (bare metal)"
+    assert result["verified"] is True
+
+
+def test_pod_autoscaling_verdict_matches_the_metrics_api(lab_kubeconfig, kubectl):
+    services = [s["metadata"]["name"] for s in kubectl.json("get", "apiservices")["items"]]
+    result = run(pod_autoscaling, lab_kubeconfig)
+    static = parts(result)["autoscaling/v2 HPA served and the custom metrics API Available with a pod metric"]
+    if not any(s.endswith(".custom.metrics.k8s.io") for s in services):
+        assert result["status"] == "Not Implemented" and result["verified"] is True
+        assert static["outcome"] == "failed" and "no metrics adapter" in static["detail"]
+        assert "no metrics adapter" in result["notes"]
+    else:
+        assert_all_required_passed(result)
+        assert "desired replicas" in parts(result)[
+            "an HPA on accelerator pods reads the custom metric and computes replicas"]["detail"]
+
