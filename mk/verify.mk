@@ -1,0 +1,40 @@
+# Verify the cluster and write the report (roles/verify, playbooks/verify.yml, playbooks/validate.yml).
+#   make demo                 lab -> site.yml (when present) -> verify.yml on the lab -> where the report is
+#   make verify               verify.yml against the running lab (VERIFY_ARGS for extra ansible-playbook args)
+#   make validate             validate every PRODUCT.yaml under $(REPORT_DIR) offline (PRODUCT=path for one file)
+#   make unit-report          unit tests of the catalog, report writers and validator only
+#   make integration-verify   integration tests of the verify role against the running lab
+REPORT_DIR ?= $(ROOT)/ai-conformance-report
+LAB_INVENTORY ?= $(ROOT)/.lab/inventory
+LAB_KUBECONFIG ?= $(ROOT)/.lab/kubeconfig
+VERIFY_ARGS ?=
+VERIFY_METADATA ?= $(ROOT)/tests/integration/verify/lab-metadata.yml
+
+.PHONY: demo verify validate unit-report integration-verify
+demo: deps
+	$(MAKE) lab
+	@if [ -f playbooks/site.yml ]; then \
+	  echo "== site.yml: installing the stack on the lab"; \
+	  $(VENV)/bin/ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml; \
+	else echo "== playbooks/site.yml not present: verifying the lab as it is"; fi
+	@echo "== verify.yml: proving the requirements on the lab"
+	status=0; $(VENV)/bin/ansible-playbook -i $(LAB_INVENTORY) playbooks/verify.yml \
+	  -e verify_kubeconfig=$(LAB_KUBECONFIG) -e verify_report_dir=$(REPORT_DIR) -e @$(VERIFY_METADATA) \
+	  $(VERIFY_ARGS) || status=$$?; \
+	echo; echo "== report:"; ls -d $(REPORT_DIR)/v*/* 2>/dev/null | sed 's|$$|/report.html|'; \
+	echo "   (PRODUCT.yaml, evidence/, junit.xml, results.json, whitepaper.md beside it)"; exit $$status
+
+verify: deps
+	$(VENV)/bin/ansible-playbook -i $(LAB_INVENTORY) playbooks/verify.yml \
+	  -e verify_kubeconfig=$(LAB_KUBECONFIG) -e verify_report_dir=$(REPORT_DIR) -e @$(VERIFY_METADATA) $(VERIFY_ARGS)
+
+validate: venv
+	@if [ -n "$(PRODUCT)" ]; then set -- "$(PRODUCT)"; else set -- $$(find $(REPORT_DIR) -name PRODUCT.yaml 2>/dev/null); fi; \
+	if [ $$# -eq 0 ]; then echo "no PRODUCT.yaml under $(REPORT_DIR) (make demo, or PRODUCT=path)"; exit 1; fi; \
+	PYTHONPATH=$(ROOT)/.collections $(PY) -m ansible_collections.k8s_ai.conformance.plugins.module_utils.validate "$$@"
+
+unit-report: venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/report
+
+integration-verify: deps
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration/verify
