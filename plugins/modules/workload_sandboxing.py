@@ -196,6 +196,7 @@ def sandbox_isolated(check, probe):
 
 
 def unknown_runtime_class_rejected(check, probe):
+    check.require(check.facts.get("runtime_class"), "not meaningful without a sandbox RuntimeClass")
     name = "ai-conformance-no-such-runtime"
     created, error = probe.try_create(probe_pod(check, name), title="pod with RuntimeClass %s (dry run)" % name,
                                       dry_run=True)

@@ -1,0 +1,212 @@
+"""ai_inference, advanced_inference_ingress, high_performance_networking, multi_nic, network_policy,
+disaggregated_inference: verdicts on a fake API (and a local HTTP server standing in for a gateway)."""
+
+import itertools
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from checkfake import Fake, add_crds, detail, gpu_slice, node, outcome, run
+
+from ansible_collections.k8s_ai.conformance.plugins.modules import (
+    advanced_inference_ingress,
+    ai_inference,
+    disaggregated_inference,
+    high_performance_networking,
+    multi_nic,
+    network_policy,
+)
+
+
+# ---- ai_inference -------------------------------------------------------------------------------
+def test_traffic_evaluation():
+    ok, text = ai_inference.evaluate_traffic({"a": 80, "b": 20, "other": 0}, {"a": 0, "b": 20, "other": 0}, [80, 20])
+    assert ok, text
+    ok, text = ai_inference.evaluate_traffic({"a": 50, "b": 50, "other": 0}, {"a": 0, "b": 20, "other": 0}, [80, 20])
+    assert not ok and "expected 20%" in text
+    ok, text = ai_inference.evaluate_traffic({"a": 80, "b": 20, "other": 0}, {"a": 3, "b": 17, "other": 0}, [80, 20])
+    assert not ok and "3 of 20 requests with the header" in text
+    assert ai_inference.evaluate_traffic({"a": 0, "b": 0, "other": 0}, {}, [80, 20])[0] is False
+
+
+def gateway_cluster(address=None, resolve_missing=False):
+    fake = Fake()
+    add_crds(fake, ai_inference.CRDS)
+    fake.add("gateway.networking.k8s.io/v1", "gatewayclasses", {
+        "metadata": {"name": "eg"}, "spec": {"controllerName": "example.com/gateway"},
+        "status": {"conditions": [{"type": "Accepted", "status": "True"}]}})
+
+    def controller(obj):
+        kind = obj.get("kind")
+        if kind == "Gateway":
+            obj["status"] = {"conditions": [{"type": "Accepted", "status": "True"},
+                                            {"type": "Programmed", "status": "True"}],
+                             "addresses": [{"type": "IPAddress", "value": address}] if address else []}
+        elif kind == "HTTPRoute":
+            missing = any(b["name"] == "no-such-service" for r in obj["spec"]["rules"] for b in r["backendRefs"])
+            resolved = "True" if (not missing or resolve_missing) else "False"
+            obj["status"] = {"parents": [{"parentRef": {"name": "inference"}, "conditions": [
+                {"type": "Accepted", "status": "True"},
+                {"type": "ResolvedRefs", "status": resolved, "reason": "ResolvedRefs" if resolved == "True"
+                 else "BackendNotFound"}]}]}
+        elif kind == "Deployment":
+            obj["status"] = {"availableReplicas": 1}
+    fake.on_get = lambda obj: controller(obj) or obj
+    return fake
+
+
+@pytest.fixture
+def fake_gateway():
+    """A local HTTP server that routes like a Gateway would: header -> b, otherwise 4 a : 1 b (or 1:1 if skewed)."""
+    state = {"skewed": False}
+    counter = itertools.count()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server API
+            if self.headers.get("X-Gateway-Model-Name") == ai_inference.HEADER_VALUE:
+                name = "b"
+            else:
+                n = next(counter)
+                name = ("b" if n % 2 else "a") if state["skewed"] else ("b" if n % 5 == 4 else "a")
+            body = ("backend=%s\n" % name).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = "http://127.0.0.1:%d" % server.server_address[1]
+    yield state
+    server.shutdown()
+
+
+def test_ai_inference_implemented_when_traffic_really_splits(fake_gateway):
+    result = run(ai_inference, gateway_cluster(), gateway_url=fake_gateway["url"], requests=50)
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert "header requests to b 10/10" in detail(result, "traffic splits")
+
+
+def test_ai_inference_skewed_split_fails(fake_gateway):
+    fake_gateway["skewed"] = True
+    result = run(ai_inference, gateway_cluster(), gateway_url=fake_gateway["url"], requests=50)
+    assert outcome(result, "traffic splits") == "failed"
+    assert result["status"] == "Partially Implemented"
+
+
+def test_ai_inference_without_data_plane_is_not_passed():
+    result = run(ai_inference, gateway_cluster(address=None))
+    assert outcome(result, "Accepted and resolved") == "passed"
+    assert outcome(result, "traffic splits") == "error"  # route status alone never passes the traffic part
+    assert result["verified"] is False and result["status"] == "Not Implemented"
+    result = run(ai_inference, gateway_cluster(address="127.0.0.1"), gateway_url="http://127.0.0.1:1")
+    assert outcome(result, "traffic splits") == "error" and "could not be reached" in detail(result, "traffic")
+
+
+def test_ai_inference_negative_and_absent():
+    result = run(ai_inference, gateway_cluster(resolve_missing=True), gateway_url="http://127.0.0.1:1")
+    assert outcome(result, "missing backend") == "failed"
+    result = run(ai_inference, Fake())
+    assert outcome(result, "CRDs Established") == "failed" and result["status"] == "Not Implemented"
+
+
+def test_ai_inference_check_mode_creates_nothing():
+    fake = gateway_cluster()
+    result = run(ai_inference, fake, check_mode=True)
+    assert not any(m == "POST" for m, _ in fake.log)
+    assert [p["outcome"] for p in result["parts"]][2:] == ["skipped"] * 4 and result["verified"] is False
+
+
+# ---- advanced_inference_ingress -----------------------------------------------------------------
+def test_inference_pool_manifest_follows_the_api_version():
+    v1 = advanced_inference_ingress.pool_manifest("inference.networking.k8s.io/v1", "p", "srv")
+    assert v1["spec"]["targetPorts"] == [{"number": 8000}] and v1["spec"]["endpointPickerRef"]["name"] == "p-epp"
+    old = advanced_inference_ingress.pool_manifest("inference.networking.x-k8s.io/v1alpha2", "p", "srv")
+    assert old["spec"]["targetPortNumber"] == 8000 and old["spec"]["selector"] == {"app": "srv"}
+
+
+def test_advanced_inference_ingress_absent_api():
+    result = run(advanced_inference_ingress, Fake())
+    assert outcome(result, "InferencePool API") == "failed" and result["status"] == "Not Implemented"
+    assert outcome(result, "inference request") == "skipped"  # opt-in (inference_url): never passed
+
+
+# ---- high_performance_networking / multi_nic ---------------------------------------------------
+def test_no_network_devices_is_na_with_reason():
+    fake = Fake()
+    fake.add("v1", "nodes", node("n1"))
+    fake.add("resource.k8s.io/v1", "resourceslices", gpu_slice("n1"))
+    result = run(high_performance_networking, fake)
+    assert result["status"] == "N/A" and "no high-performance network device" in result["na_reason"]
+
+
+def test_dra_network_devices_are_recognised():
+    nic = gpu_slice("n1", driver="dra.net")
+    for dev in nic["spec"]["devices"]:
+        dev["attributes"] = {"dra.net/ifName": {"string": "eth1"}, "dra.net/rdma": {"bool": True}}
+    fake = Fake()
+    fake.add("resource.k8s.io/v1", "resourceslices", nic)
+    fake.add("resource.k8s.io/v1", "deviceclasses", {"metadata": {"name": "rdma"}, "spec": {"selectors": [
+        {"cel": {"expression": "device.driver == 'dra.net'"}}]}})
+    result = run(high_performance_networking, fake, check_mode=True)
+    assert outcome(result, "are advertised") == "passed"
+    assert outcome(result, "through DRA") == "passed" and "rdma" in detail(result, "through DRA")
+
+
+def test_multi_nic_interfaces_and_absence():
+    pod = {"metadata": {"annotations": {multi_nic.STATUS: '[{"name":"default","interface":"eth0"},'
+                                                          '{"name":"ns/rdma","interface":"net1"}]'}}}
+    assert multi_nic.interfaces(pod) == ["eth0", "net1"]
+    assert multi_nic.interfaces({"metadata": {"annotations": {multi_nic.STATUS: "not json"}}}) == []
+    result = run(multi_nic, Fake())
+    assert result["status"] == "Not Implemented" and outcome(result, "mechanism") == "failed"
+
+
+# ---- network_policy -----------------------------------------------------------------------------
+def test_deny_all_egress_recognition():
+    assert network_policy.is_deny_all_egress({"spec": {"podSelector": {}, "policyTypes": ["Egress"]}})
+    assert not network_policy.is_deny_all_egress({"spec": {"podSelector": {}, "policyTypes": ["Egress"],
+                                                           "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}})
+    assert not network_policy.is_deny_all_egress({"spec": {"podSelector": {"matchLabels": {"a": "b"}},
+                                                           "policyTypes": ["Egress"]}})
+
+
+def test_network_policy_without_data_plane_could_not_run():
+    fake = Fake()
+
+    def kubelet(obj):
+        if obj.get("kind") == "Pod":
+            obj["status"] = {"phase": "Running", "podIP": "10.0.0.9"}
+    fake.on_get = lambda obj: kubelet(obj) or obj
+    fake.route("GET", "/api/v1/namespaces/", lambda m, p, q, b: (404, {"message": "no log"}) if p.endswith("/log")
+               else None)
+    result = run(network_policy, fake)
+    assert outcome(result, "reaches the server") == "error"
+    assert "left no result in its log" in detail(result, "reaches the server")
+    assert outcome(result, "blocked") == "failed"  # never passed without a working positive case
+    assert result["verified"] is False and result["status"] == "Not Implemented"
+
+
+# ---- disaggregated_inference --------------------------------------------------------------------
+def test_phase_detection_and_absent_solution():
+    keys = disaggregated_inference.ARGUMENT_SPEC["role_labels"]["default"]
+    assert disaggregated_inference.phase_of({"llm-d.ai/role": "prefill"}, keys) == "prefill"
+    assert disaggregated_inference.phase_of({"component": "vllm-decode-worker"}, keys) == "decode"
+    assert disaggregated_inference.phase_of({"app": "decode"}, keys) is None
+    result = run(disaggregated_inference, Fake())
+    assert result["status"] == "Not Implemented"
+    assert outcome(result, "prefill scales up") == "failed"  # generic scaling never stands in for a solution
+
+
+def test_disaggregated_phases_running_from_pods():
+    fake = Fake()
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    for name, role, owner in (("p-0", "prefill", "prefill-lws"), ("d-0", "decode", "decode-lws")):
+        fake.add("v1", "pods", {"metadata": {"name": name, "labels": {"llm-d.ai/role": role}, "ownerReferences": [
+            {"kind": "StatefulSet", "name": owner}]}, "status": ready}, namespace="llm")
+    result = run(disaggregated_inference, fake, check_mode=True)
+    assert outcome(result, "is installed") == "passed" and outcome(result, "separate components") == "passed"

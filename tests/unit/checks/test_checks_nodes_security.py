@@ -1,0 +1,268 @@
+"""driver_runtime_management, workload_sandboxing, gpudirect_storage, confidential_computing,
+image_signature_verification, workload_identity, csi_storage, ai_workload_crds, topology_aware_scheduling."""
+
+from checkfake import Fake, add_crds, detail, gpu_slice, node, outcome, run
+
+from ansible_collections.k8s_ai.conformance.plugins.modules import (
+    ai_workload_crds,
+    confidential_computing,
+    csi_storage,
+    driver_runtime_management,
+    gpudirect_storage,
+    image_signature_verification,
+    topology_aware_scheduling,
+    workload_identity,
+    workload_sandboxing,
+)
+
+FACTS_OK = {"accelerators": [{"vendor": "nvidia"}], "driver_version": "580.95.5", "kernel_modules": ["nvidia"],
+            "cdi_spec_files": ["/etc/cdi/nvidia.yaml"],
+            "containerd": {"present": True, "version": "2.0.5", "cdi_enabled": True, "runtimes": ["runc", "runsc"]}}
+
+
+def gpu_cluster(versions=("580.95.5", "580.95.5")):
+    fake = Fake()
+    for i, version in enumerate(versions):
+        fake.add("v1", "nodes", node("gpu-%d" % i))
+        fake.add("resource.k8s.io/v1", "resourceslices", gpu_slice("gpu-%d" % i, 2, version))
+    return fake
+
+
+# ---- driver_runtime_management ------------------------------------------------------------------
+def test_versions_by_node_and_comparison():
+    slices = [gpu_slice("gpu-0", 2, "v580.95.5"), gpu_slice("gpu-1", 1, "570.1")]
+    del slices[1]["spec"]["devices"][0]["attributes"]["driverVersion"]
+    by = driver_runtime_management.versions_by_node(slices, "driverVersion")
+    assert by["gpu.example.com"]["gpu-0"]["versions"] == {"580.95.5"}  # a leading v is normalised away
+    assert by["gpu.example.com"]["gpu-1"]["missing"] == 1
+    matches, problems = driver_runtime_management.compare_node_facts(
+        by, {"gpu-0": FACTS_OK, "gpu-1": dict(FACTS_OK, driver_version="570.1"), "cpu-0": {"accelerators": []}})
+    assert matches == ["gpu-0=580.95.5"]
+    assert problems == ["gpu-1: node reports driver 570.1 but no ResourceSlice advertises a driver version for it"]
+
+
+def test_driver_runtime_management_api_only_notes_node_side():
+    result = run(driver_runtime_management, gpu_cluster())
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert "accelerator_nodes inventory group" in result["notes"]
+    assert outcome(result, "DaemonSet ready") == "failed"  # no driver DaemonSet in the fake: optional
+
+
+def test_driver_runtime_management_reports_mismatch_per_node():
+    facts = {"gpu-0": FACTS_OK, "gpu-1": dict(FACTS_OK, driver_version="570.86.10",
+                                              containerd=dict(FACTS_OK["containerd"], cdi_enabled=False))}
+    result = run(driver_runtime_management, gpu_cluster(), node_facts=facts)
+    assert outcome(result, "match the ResourceSlices") == "failed"
+    assert "gpu-1: node reports driver 570.86.10, ResourceSlices advertise 580.95.5" in detail(result, "match the")
+    assert "gpu-1: CDI not enabled" in detail(result, "container runtime")
+    assert result["status"] == "Partially Implemented"
+    result = run(driver_runtime_management, gpu_cluster(), node_facts={"gpu-0": FACTS_OK, "gpu-1": FACTS_OK})
+    assert result["status"] == "Implemented"
+
+
+def test_driver_runtime_management_mixed_versions_and_no_dra():
+    result = run(driver_runtime_management, gpu_cluster(versions=("580.95.5", "575.0")))
+    assert result["status"] == "Implemented"  # one version per node is consistent
+    mixed = gpu_cluster()
+    mixed.add("resource.k8s.io/v1", "resourceslices", dict(gpu_slice("gpu-0", 1, "575.0"),
+                                                          metadata={"name": "gpu-0-extra"}))
+    result = run(driver_runtime_management, mixed)
+    assert outcome(result, "advertise a driver version") == "failed" and "mixed versions" in result["notes"]
+    result = run(driver_runtime_management, Fake(discovery={"resource.k8s.io/v1": []}))
+    assert result["status"] == "Not Implemented"
+
+
+# ---- workload_sandboxing ------------------------------------------------------------------------
+def sandbox_cluster(log="SANDBOX_KERNEL=4.4.0\n", reject_unknown=True, runtime_classes=True):
+    fake = Fake()
+    fake.add("v1", "nodes", node("n1", labels={"sandbox": "gvisor"}, kernel="6.1.0-host"))
+    if runtime_classes:
+        fake.add("node.k8s.io/v1", "runtimeclasses", {"metadata": {"name": "runc"}, "handler": "runc"})
+        fake.add("node.k8s.io/v1", "runtimeclasses", {"metadata": {"name": "gvisor"}, "handler": "runsc",
+                                                      "scheduling": {"nodeSelector": {"sandbox": "gvisor"}}})
+
+    def kubelet(obj):
+        if obj.get("kind") == "Pod":
+            obj["spec"]["nodeName"] = "n1"
+            obj["status"] = {"phase": "Running"}
+    fake.on_get = lambda obj: kubelet(obj) or obj
+    fake.route("GET", "/api/v1/namespaces/", lambda m, p, q, b: None if not p.endswith("/log")
+               else (200, log) if log is not None else (404, {"message": "no log"}))
+
+    def admission(method, path, query, body):
+        if "dryRun" in query and reject_unknown and body["spec"].get("runtimeClassName") != "gvisor":
+            return 403, {"kind": "Status", "reason": "Forbidden", "message": 'pod rejected: RuntimeClass '
+                         '"%s" not found' % body["spec"]["runtimeClassName"]}
+        return Fake._serve(fake, method, path, {"dryRun": ["All"]} if query else {}, body)
+    fake.route("POST", "/api/v1/namespaces/t-workload-sandboxing", admission)
+    return fake
+
+
+def test_workload_sandboxing_verdicts():
+    facts = {"n1": FACTS_OK}
+    result = run(workload_sandboxing, sandbox_cluster(), node_facts=facts)
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert "sandbox kernel 4.4.0, host kernel 6.1.0-host" in detail(result, "kernel other")
+
+    result = run(workload_sandboxing, sandbox_cluster(log="SANDBOX_KERNEL=6.1.0-host\n"))
+    assert outcome(result, "kernel other") == "failed"  # same kernel as the host: not isolated
+
+    result = run(workload_sandboxing, sandbox_cluster(log=None))
+    assert outcome(result, "kernel other") == "error" and result["verified"] is False  # no container ran
+
+    result = run(workload_sandboxing, sandbox_cluster(reject_unknown=False))
+    assert outcome(result, "non-existent RuntimeClass") == "failed"
+
+    result = run(workload_sandboxing, sandbox_cluster(), node_facts={"n1": dict(FACTS_OK, containerd={
+        "present": True, "runtimes": ["runc"]})})
+    assert outcome(result, "configured in containerd") == "failed"
+
+    result = run(workload_sandboxing, sandbox_cluster(runtime_classes=False))
+    assert result["status"] == "Not Implemented" and outcome(result, "sandbox handler exists") == "failed"
+
+
+def test_sandbox_handler_names():
+    assert all(workload_sandboxing.is_sandbox_handler(h) for h in ("runsc", "kata-qemu", "kata-fc", "gvisor"))
+    assert not any(workload_sandboxing.is_sandbox_handler(h) for h in ("runc", "crun", "nvidia", ""))
+
+
+# ---- gpudirect_storage / confidential_computing -----------------------------------------------
+def test_gpudirect_storage_verdicts():
+    assert run(gpudirect_storage, Fake())["status"] == "N/A"
+    result = run(gpudirect_storage, gpu_cluster())
+    assert outcome(result, "kernel module") == "error" and result["verified"] is False
+    facts = {"gpu-0": dict(FACTS_OK, kernel_modules=["nvidia", "nvidia_fs"]), "gpu-1": FACTS_OK}
+    result = run(gpudirect_storage, gpu_cluster(), node_facts=facts)
+    assert outcome(result, "kernel module") == "failed" and "gpu-1" in detail(result, "kernel module")
+    facts["gpu-1"] = facts["gpu-0"]
+    assert run(gpudirect_storage, gpu_cluster(), node_facts=facts)["status"] == "Implemented"
+
+
+def test_confidential_labels_and_handlers():
+    labels = {"feature.node.kubernetes.io/cpu-security.tdx.enabled": "true", "nvidia.com/cc.capable": "false",
+              "kubernetes.io/hostname": "n1"}
+    assert confidential_computing.tee_labels(labels) == ["feature.node.kubernetes.io/cpu-security.tdx.enabled"]
+    assert confidential_computing.CC_HANDLER.search("kata-qemu-snp")
+    assert not confidential_computing.CC_HANDLER.search("runsc")
+    result = run(confidential_computing, sandbox_cluster())
+    assert result["status"] == "Not Implemented"
+
+
+# ---- image_signature_verification ---------------------------------------------------------------
+def signing_cluster(message="admission webhook \"policy.sigstore.dev\" denied the request: signature not found"):
+    fake = Fake({"policy.sigstore.dev/v1beta1": [("clusterimagepolicies", "ClusterImagePolicy", False)]})
+    fake.add("policy.sigstore.dev/v1beta1", "clusterimagepolicies", {"metadata": {"name": "signed-only"}})
+    fake.add("v1", "namespaces", {"metadata": {"name": "placeholder"}})
+    fake.route("PATCH", "/api/v1/namespaces/", lambda m, p, q, b: (200, {"metadata": {"name": p.rsplit("/", 1)[1]}}))
+
+    def admission(method, path, query, body):
+        image = body["spec"]["containers"][0]["image"]
+        if image.startswith("signed.example/"):
+            return 201, body
+        return 400, {"kind": "Status", "message": message}
+    fake.route("POST", "/api/v1/namespaces/t-image-signature-verification", admission)
+    return fake
+
+
+def test_image_signature_verdicts():
+    result = run(image_signature_verification, signing_cluster(), signed_image="signed.example/app@sha256:00")
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    result = run(image_signature_verification, signing_cluster())
+    assert outcome(result, "signed, trusted") == "skipped" and result["status"] == "Partially Implemented"
+    result = run(image_signature_verification, signing_cluster(message="exceeded quota: pods"))
+    assert outcome(result, "unsigned image is rejected") == "failed"  # refused, but not for its signature
+    assert run(image_signature_verification, Fake())["status"] == "Not Implemented"
+
+
+# ---- workload_identity --------------------------------------------------------------------------
+def identity_cluster(audience_bound=True, spire=True):
+    fake = Fake()
+    if spire:
+        add_crds(fake, ["clusterspiffeids.spire.spiffe.io"])
+    tokens = {}
+
+    def token_request(method, path, query, body):
+        ns, sa = path.split("/")[4], path.split("/")[6]
+        tokens["tok-%s-%s" % (ns, sa)] = (ns, sa, body["spec"]["audiences"][0])
+        return 201, {"status": {"token": "tok-%s-%s" % (ns, sa), "expirationTimestamp": "x"}}
+
+    def review(method, path, query, body):
+        ns, sa, audience = tokens.get(body["spec"]["token"], (None, None, None))
+        alive = ("v1", "serviceaccounts", ns, sa) in fake.store
+        ok = alive and (audience in body["spec"]["audiences"] or not audience_bound)
+        status = {"authenticated": True, "user": {"username": "system:serviceaccount:%s:%s" % (ns, sa)}} if ok \
+            else {"authenticated": False, "error": "invalid bearer token"}
+        return 201, {"status": status}
+    fake.route("POST", "/apis/authentication.k8s.io/v1/tokenreviews", review)
+    fake.route("POST", "/api/v1/namespaces/t-workload-identity", lambda m, p, q, b: token_request(m, p, q, b)
+               if p.endswith("/token") else Fake._serve(fake, m, p, {}, b))
+    return fake
+
+
+def test_workload_identity_verdicts():
+    result = run(workload_identity, identity_cluster())
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert "<redacted>" in str(result["evidence"]) and "tok-" not in str(result["evidence"])
+    result = run(workload_identity, identity_cluster(audience_bound=False))
+    assert outcome(result, "another audience") == "failed"
+    result = run(workload_identity, identity_cluster(spire=False))
+    assert outcome(result, "SPIFFE") == "failed" and result["status"] == "Partially Implemented"
+
+
+# ---- csi_storage / ai_workload_crds / topology_aware_scheduling ---------------------------------
+def test_csi_class_choice():
+    classes = [{"metadata": {"name": "local"}, "provisioner": "kubernetes.io/no-provisioner"},
+               {"metadata": {"name": "fast"}, "provisioner": "csi.example.com"},
+               {"metadata": {"name": "std", "annotations": {csi_storage.DEFAULT_ANNOTATION: "true"}},
+                "provisioner": "csi.example.com"}]
+    assert csi_storage.pick_class(classes, ["csi.example.com"])["metadata"]["name"] == "std"
+    assert csi_storage.pick_class(classes, ["csi.example.com"], "fast")["metadata"]["name"] == "fast"
+    assert csi_storage.pick_class(classes, ["csi.example.com"], "local") is None
+    assert run(csi_storage, Fake())["status"] == "Not Implemented"
+
+
+def jobset_cluster(answer):
+    fake = Fake()
+    add_crds(fake, [ai_workload_crds.JOBSET_CRD] + ai_workload_crds.KUEUE_CRDS)
+
+    def admission(method, path, query, body):
+        if "dryRun" in query:
+            return answer
+        status, obj = Fake._serve(fake, method, path, {}, body)
+        for i in range(obj["spec"]["replicatedJobs"][0]["replicas"]):  # the JobSet controller's work
+            fake.add("batch/v1", "jobs", {"metadata": {
+                "name": "%s-workers-%d" % (obj["metadata"]["name"], i),
+                "labels": {"jobset.sigs.k8s.io/jobset-name": obj["metadata"]["name"]},
+                "ownerReferences": [{"kind": "JobSet", "name": obj["metadata"]["name"]}]}},
+                namespace=obj["metadata"]["namespace"])
+        return status, obj
+    fake.route("POST", "/apis/jobset.x-k8s.io/v1alpha2/namespaces/", admission)
+    return fake
+
+
+def test_ai_workload_crds_verdicts():
+    rejected = (422, {"kind": "Status", "message": "admission webhook \"vjobset.kb.io\" denied the request: invalid "
+                                                  "replicatedJob name 'no-such-replicated-job'"})
+    result = run(ai_workload_crds, jobset_cluster(rejected))
+    assert outcome(result, "reconciled") == "passed" and outcome(result, "rejected") == "passed"
+    assert result["status"] == "Implemented"
+    down = (500, {"kind": "Status", "message": "Internal error occurred: failed calling webhook \"vjobset\""})
+    result = run(ai_workload_crds, jobset_cluster(down))
+    assert outcome(result, "rejected") == "error" and result["verified"] is False
+    result = run(ai_workload_crds, jobset_cluster((201, {"metadata": {"name": "invalid"}})))
+    assert outcome(result, "rejected") == "failed"
+
+
+def test_topology_helpers_and_static_parts():
+    assert topology_aware_scheduling.cpu_millis("96") == 96000 and topology_aware_scheduling.cpu_millis("500m") == 500
+    assert topology_aware_scheduling.topology_labels({"topology.kubernetes.io/zone": "a",
+                                                      "kubernetes.io/hostname": "n"}) == ["topology.kubernetes.io/zone"]
+    fake = Fake()
+    fake.add("v1", "nodes", node("n1", labels={"topology.kubernetes.io/zone": "a"}))
+    result = run(topology_aware_scheduling, fake, check_mode=True)
+    assert outcome(result, "Topology API") == "passed" and outcome(result, "topology labels") == "passed"
+    fake = Fake(discovery={"kueue.x-k8s.io/v1beta2": []})
+    fake.add("v1", "nodes", node("n1"))
+    result = run(topology_aware_scheduling, fake)
+    assert outcome(result, "Topology API") == "failed" and outcome(result, "topology labels") == "failed"
+    assert result["status"] == "Not Implemented"
