@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,6 +26,9 @@ def collections_path():
         os.makedirs(os.path.dirname(link), exist_ok=True)
         os.symlink(ROOT, link)
     return base
+
+
+sys.path.insert(0, collections_path())
 
 
 def env():
