@@ -163,6 +163,7 @@ def build_kueue(out, version):
     if os.path.isdir(chart):
         archive = package_chart(chart, "kueue", version)
         write_if_changed(os.path.join(base, "kueue-%s.tgz" % version.lstrip("v")), archive)
+    return base
 
 
 def build_jobset(out, version):
@@ -176,6 +177,7 @@ def build_jobset(out, version):
     if os.path.isdir(chart):
         archive = package_chart(chart, "jobset", version)
         write_if_changed(os.path.join(base, "jobset-%s.tgz" % version.lstrip("v")), archive)
+    return base
 
 
 def build_gateway_api(out, version):
@@ -192,6 +194,7 @@ def build_gateway_api(out, version):
                 with open(os.path.join(crd_dir, filename)) as handle:
                     parts.append("---\n#\n# config/crd/%s/%s\n#\n%s" % (channel, filename, handle.read()))
         write_if_changed(os.path.join(base, "%s-install.yaml" % channel), "".join(parts))
+    return base
 
 
 BUILDERS = (
@@ -201,9 +204,13 @@ BUILDERS = (
 )
 
 
-def write_checksums(out):
-    """<file>.sha256 beside every artifact and SHA256SUMS in every directory that holds artifacts."""
-    for root, _dirs, files in os.walk(out):
+def write_checksums(directories):
+    """<file>.sha256 beside every artifact and SHA256SUMS in each directory this script built.
+
+    Only those directories: others under --out (e.g. the gvisor role's binaries) belong to other producers.
+    """
+    for root in directories:
+        files = os.listdir(root)
         artifacts = sorted(
             f
             for f in files
@@ -219,10 +226,11 @@ def write_checksums(out):
         write_if_changed(os.path.join(root, "SHA256SUMS"), "".join(lines))
 
 
-def checksums_ok(out):
-    for root, _dirs, files in os.walk(out):
-        if "SHA256SUMS" not in files:
-            continue
+def checksums_ok(out, directories):
+    for rel in directories:
+        root = os.path.join(out, rel)
+        if not os.path.exists(os.path.join(root, "SHA256SUMS")):
+            return False
         with open(os.path.join(root, "SHA256SUMS")) as handle:
             for line in handle:
                 digest, filename = line.split(None, 1)
@@ -254,18 +262,20 @@ def main(argv=None):
                 previous = json.load(handle)
             except ValueError:
                 previous = None
-        if previous == stamp and checksums_ok(out):
+        if previous and previous.get("inputs") == stamp and checksums_ok(out, previous.get("directories", [])):
             log("up to date in %s" % out)
             return 0
     os.makedirs(out, exist_ok=True)
+    built = []
     for key, builder in BUILDERS:
         if not versions.get(key):
             log("%s not pinned in %s, skipped" % (key, args.versions))
             continue
         log("building %s %s" % (builder.__name__[len("build_") :], versions[key]))
-        builder(out, versions[key])
-    write_checksums(out)
-    write_if_changed(stamp_path, json.dumps(stamp, indent=1, sort_keys=True))
+        built.append(builder(out, versions[key]))
+    write_checksums(built)
+    record = {"inputs": stamp, "directories": sorted(os.path.relpath(d, out) for d in built)}
+    write_if_changed(stamp_path, json.dumps(record, indent=1, sort_keys=True))
     log("done: %s" % out)
     return 0
 

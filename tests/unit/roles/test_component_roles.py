@@ -61,7 +61,8 @@ def test_every_download_is_checksummed(role):
     tasks_dir = os.path.join(REPO, "roles", role, "tasks")
     for filename in os.listdir(tasks_dir):
         for task in _load(os.path.join(tasks_dir, filename)) or []:
-            for inner in [task] + task.get("block", []) + [t for b in task.get("block", []) for t in b.get("block", [])]:
+            nested = [t for b in task.get("block", []) for t in b.get("block", [])]
+            for inner in [task] + task.get("block", []) + nested:
                 if "ansible.builtin.get_url" in inner:
                     assert "checksum" in inner["ansible.builtin.get_url"], (role, filename, inner.get("name"))
 
@@ -83,9 +84,11 @@ def _publish(root, rel, data, checksum=True):
 def _chart(name, values):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for member, content in (("Chart.yaml", "apiVersion: v2\nname: %s\nversion: 1.0.0\n" % name),
-                                ("values.yaml", yaml.safe_dump(values)),
-                                ("charts/sub/values.yaml", "sub: true\n")):
+        for member, content in (
+            ("Chart.yaml", "apiVersion: v2\nname: %s\nversion: 1.0.0\n" % name),
+            ("values.yaml", yaml.safe_dump(values)),
+            ("charts/sub/values.yaml", "sub: true\n"),
+        ):
             data = content.encode()
             info = tarfile.TarInfo("%s/%s" % (name, member))
             info.size = len(data)
@@ -93,37 +96,73 @@ def _chart(name, values):
     return buf.getvalue()
 
 
-KUEUE_MANIFEST = yaml.safe_dump_all([
-    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kueue-system"}},
-    {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-     "metadata": {"name": "clusterqueues.kueue.x-k8s.io"},
-     "spec": {"group": "kueue.x-k8s.io", "versions": [{"name": "v1beta2"}]}},
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kueue-manager-config", "namespace": "kueue-system"},
-     "data": {"controller_manager_config.yaml": KUEUE_CONFIG}},
-    {"apiVersion": "apps/v1", "kind": "Deployment",
-     "metadata": {"name": "kueue-controller-manager", "namespace": "kueue-system"},
-     "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "manager", "image": "registry.k8s.io/kueue/kueue:v0.19.1"}]}}}},
-    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-     "metadata": {"name": "kueue-validating-webhook-configuration"}},
-]).encode()
+KUEUE_IMAGE = "registry.k8s.io/kueue/kueue:v0.19.1"
+KUEUE_MANIFEST = yaml.safe_dump_all(
+    [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kueue-system"}},
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "clusterqueues.kueue.x-k8s.io"},
+            "spec": {"group": "kueue.x-k8s.io", "versions": [{"name": "v1beta2"}]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "kueue-manager-config", "namespace": "kueue-system"},
+            "data": {"controller_manager_config.yaml": KUEUE_CONFIG},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "kueue-controller-manager", "namespace": "kueue-system"},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "manager", "image": KUEUE_IMAGE}]}}},
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "kueue-validating-webhook-configuration"},
+        },
+    ]
+).encode()
 
 CHART_VALUES = {
-    "dra_driver": {"nvidiaDriverRoot": "/", "resources": {"gpus": {"enabled": True}, "computeDomains": {"enabled": True}},
-                   "kubeletPlugin": {"nodeSelector": {}, "tolerations": []}, "image": {"tag": ""}},
-    "otel_collector": {"mode": "", "fullnameOverride": "", "image": {"repository": ""}, "replicaCount": 1,
-                       "clusterRole": {"create": False, "rules": []}, "config": {"receivers": {}}, "ports": {}},
-    "accelerator_metrics": {"serviceMonitor": {"enabled": True}, "nodeSelector": {}, "tolerations": [],
-                            "service": {"annotations": {}, "port": 9400}, "podAnnotations": {}, "image": {"tag": "x"}},
-    "metrics_adapter": {"fullnameOverride": "", "prometheus": {"url": "", "port": 9090, "path": ""},
-                        "rules": {"default": True, "custom": [], "external": []}},
+    "dra_driver": {
+        "nvidiaDriverRoot": "/",
+        "resources": {"gpus": {"enabled": True}, "computeDomains": {"enabled": True}},
+        "kubeletPlugin": {"nodeSelector": {}, "tolerations": []},
+        "image": {"tag": ""},
+    },
+    "otel_collector": {
+        "mode": "",
+        "fullnameOverride": "",
+        "image": {"repository": ""},
+        "replicaCount": 1,
+        "clusterRole": {"create": False, "rules": []},
+        "config": {"receivers": {}},
+        "ports": {},
+    },
+    "accelerator_metrics": {
+        "serviceMonitor": {"enabled": True},
+        "nodeSelector": {},
+        "tolerations": [],
+        "service": {"annotations": {}, "port": 9400},
+        "podAnnotations": {},
+        "image": {"tag": "x"},
+    },
+    "metrics_adapter": {
+        "fullnameOverride": "",
+        "prometheus": {"url": "", "port": 9090, "path": ""},
+        "rules": {"default": True, "custom": [], "external": []},
+    },
 }
 CHART_PATHS = {
     "dra_driver": "helm.ngc.nvidia.com/nvidia/charts/nvidia-dra-driver-gpu-25.8.0.tgz",
     "otel_collector": "github.com/open-telemetry/opentelemetry-helm-charts/releases/download/"
-                      "opentelemetry-collector-0.131.0/opentelemetry-collector-0.131.0.tgz",
+    "opentelemetry-collector-0.131.0/opentelemetry-collector-0.131.0.tgz",
     "accelerator_metrics": "nvidia.github.io/dcgm-exporter/helm-charts/dcgm-exporter-4.4.1.tgz",
     "metrics_adapter": "github.com/prometheus-community/helm-charts/releases/download/prometheus-adapter-5.1.0/"
-                       "prometheus-adapter-5.1.0.tgz",
+    "prometheus-adapter-5.1.0.tgz",
 }
 
 
@@ -140,17 +179,40 @@ def mirror(tmp_path_factory):
 
 def _run(tmp_path, mirror, tasks, extra_vars=None):
     playbook = tmp_path / "play.yml"
-    play = [{"hosts": "localhost", "gather_facts": False, "vars": dict({
-        "k8s_ai_mirror_url": "file://" + mirror, "k8s_ai_download_dir": str(tmp_path / "cache"),
-        "out": str(tmp_path / "out")}, **(extra_vars or {})), "tasks": tasks}]
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": dict(
+                {
+                    "k8s_ai_mirror_url": "file://" + mirror,
+                    "k8s_ai_download_dir": str(tmp_path / "cache"),
+                    "out": str(tmp_path / "out"),
+                },
+                **(extra_vars or {}),
+            ),
+            "tasks": tasks,
+        }
+    ]
     playbook.write_text(yaml.safe_dump(play))
     (tmp_path / "out").mkdir(exist_ok=True)
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(REPO, "roles"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    return subprocess.run([ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", str(playbook)],
-                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+    env = dict(
+        os.environ,
+        ANSIBLE_ROLES_PATH=os.path.join(REPO, "roles"),
+        ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+    )
+    return subprocess.run(
+        [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", str(playbook)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=300,
+    )
 
 
 def _include(role, tasks_from, **extra):
@@ -161,8 +223,13 @@ def _include(role, tasks_from, **extra):
 
 
 def _dump(name, expression):
-    return {"ansible.builtin.copy": {"content": "{{ %s | to_json }}" % expression, "dest": "{{ out }}/%s.json" % name,
-                                     "mode": "0644"}}
+    return {
+        "ansible.builtin.copy": {
+            "content": "{{ %s | to_json }}" % expression,
+            "dest": "{{ out }}/%s.json" % name,
+            "mode": "0644",
+        }
+    }
 
 
 @pytest.fixture(scope="module")
@@ -170,9 +237,12 @@ def rendered(tmp_path_factory, mirror):
     """One ansible-playbook run rendering every role's offline parts; returns the dumped facts."""
     tmp_path = tmp_path_factory.mktemp("render")
     tasks = [
-        _include("kueue", "fetch"), _include("kueue", "render"),
-        _dump("kueue_config", "kueue_config"), _dump("kueue_objects", "kueue_objects"),
-        _dump("kueue_queues", "kueue_queue_objects"), _dump("kueue_crds", "kueue_crds"),
+        _include("kueue", "fetch"),
+        _include("kueue", "render"),
+        _dump("kueue_config", "kueue_config"),
+        _dump("kueue_objects", "kueue_objects"),
+        _dump("kueue_queues", "kueue_queue_objects"),
+        _dump("kueue_crds", "kueue_crds"),
         _include("kueue", "render", kueue_wait_for_pods_ready_timeout="10m"),
         _dump("kueue_objects_changed", "kueue_objects"),
     ]
@@ -190,7 +260,8 @@ def test_kueue_configuration(rendered):
     assert "jobset.x-k8s.io/jobset" in config["integrations"]["frameworks"]
     assert config["waitForPodsReady"]["blockAdmission"] is True
     assert config["waitForPodsReady"]["timeout"] == "5m"
-    assert config["resources"]["deviceClassMappings"] == [{"name": "nvidia.com/gpu", "deviceClassNames": ["gpu.nvidia.com"]}]
+    mapping = {"name": "nvidia.com/gpu", "deviceClassNames": ["gpu.nvidia.com"]}
+    assert config["resources"]["deviceClassMappings"] == [mapping]
 
 
 def test_kueue_objects_carry_config_and_its_hash(rendered):
@@ -214,7 +285,10 @@ def test_kueue_gpu_queues(rendered):
     group = cq["spec"]["resourceGroups"][0]
     assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu"]
     assert {r["name"]: r["nominalQuota"] for r in group["flavors"][0]["resources"]} == {
-        "cpu": "64", "memory": "256Gi", "nvidia.com/gpu": "8"}
+        "cpu": "64",
+        "memory": "256Gi",
+        "nvidia.com/gpu": "8",
+    }
     assert queues[("LocalQueue", "ai-queue")]["spec"]["clusterQueue"] == "ai-cluster-queue"
     assert ("ResourceFlavor", "default-flavor") in queues
     assert [o["kind"] for o in rendered["kueue_queues"]] == ["ResourceFlavor", "ClusterQueue", "LocalQueue"]
@@ -227,8 +301,11 @@ def test_otel_collector_config(rendered):
     job = config["receivers"]["prometheus"]["config"]["scrape_configs"][0]
     assert job["kubernetes_sd_configs"] == [{"role": "pod"}]
     keep = job["relabel_configs"][0]
-    assert keep == {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], "action": "keep",
-                    "regex": "true"}
+    assert keep == {
+        "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+        "action": "keep",
+        "regex": "true",
+    }
     assert "$$1:$$2" in [r.get("replacement") for r in job["relabel_configs"]]
     pipelines = config["service"]["pipelines"]
     assert pipelines["traces"]["receivers"] == ["otlp"]
@@ -258,8 +335,9 @@ def test_dra_driver_values(rendered):
 
 
 def test_unknown_chart_value_is_refused(tmp_path, mirror):
-    result = _run(tmp_path, mirror, [_include("accelerator_metrics", "fetch"), _include("accelerator_metrics", "values")],
-                  {"accelerator_metrics_values": {"image": {"tagg": "1"}, "bogus": 1, "nodeSelector": {"free": "form"}}})
+    tasks = [_include("accelerator_metrics", "fetch"), _include("accelerator_metrics", "values")]
+    values = {"image": {"tagg": "1"}, "bogus": 1, "nodeSelector": {"free": "form"}}
+    result = _run(tmp_path, mirror, tasks, {"accelerator_metrics_values": values})
     assert result.returncode != 0
     assert "has no value(s) bogus, image.tagg" in result.stdout
 
