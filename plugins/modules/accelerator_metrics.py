@@ -110,6 +110,7 @@ FAMILIES = {
                      "dcgm_fi_dev_nvlink_bandwidth_total", "gpu_xgmi_link_tx", "gpu_xgmi_link_rx",
                      "xpum_fabric_tx_bytes_total", "dcgm_fi_prof_pcie_tx_bytes", "pcie_bandwidth"),
 }
+KNOWN_PORTS = (9400, 5000, 29999, 9500)  # DCGM exporter, AMD device metrics exporter, Intel XPUM, ...
 ACCELERATOR_ID_LABELS = ("uuid", "gpu_uuid", "gpu", "gpu_id", "device", "deviceid", "device_id", "dev_file",
                          "hw_id", "card", "minor_number", "serial_number", "module_id")
 NODE_LABELS = ("hostname", "host", "node", "kubernetes_node", "instance")
@@ -216,18 +217,21 @@ def exporter_found(check):
         svc = check.read("exporter Service", check.cluster.path("v1", "services", namespace, name))
         services.append((svc, port))
     else:
+        hinted = []
         for svc in check.list("Services (all namespaces)", "/api/v1/services"):
             meta = svc["metadata"]
             text = " ".join([meta["name"]] + list((meta.get("labels") or {}).values())).lower()
             if any(hint in text for hint in EXPORTER_HINTS):
-                services.append((svc, ""))
+                hinted.append((svc, ""))
+        # prefer Services with a metrics port (a DCGM host engine Service, say, serves no metrics)
+        services = [s for s in hinted if metrics_port(s[0])] or hinted
     check.require(services, "no accelerator metrics exporter Service found (looked for %s; set metrics_service)"
                   % ", ".join(EXPORTER_HINTS[:6]))
     sources = []
     for svc, port in services:
         ports = (svc.get("spec") or {}).get("ports") or []
         if not port:
-            chosen = next((p for p in ports if "metric" in str(p.get("name", ""))), ports[0] if ports else None)
+            chosen = metrics_port(svc) or (ports[0] if ports else None)
             port = _port_ref(chosen) if chosen else ""
         sources.extend(exporter_pods(check, svc, port))
     check.facts["sources"] = sources[: check.params["max_pods"]]
@@ -236,6 +240,14 @@ def exporter_found(check):
     return "%d endpoint(s) of %s" % (len(sources), ", ".join(sorted({"%s/%s" % (s["metadata"]["namespace"],
                                                                                    s["metadata"]["name"])
                                                                       for s, _ in services})))
+
+
+def metrics_port(svc):
+    """The Service port that serves metrics (by name or well-known exporter port), or None."""
+    for port in (svc.get("spec") or {}).get("ports") or []:
+        if "metric" in str(port.get("name", "")) or port.get("port") in KNOWN_PORTS:
+            return port
+    return None
 
 
 def exporter_pods(check, svc, port):

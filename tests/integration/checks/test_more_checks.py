@@ -1,0 +1,220 @@
+"""The 19 further checks against the lab (real kube-apiserver, scheduler, controller-manager, Kueue, JobSet;
+kwok nodes: pods run without containers, no data plane, no metrics endpoints). Each result must be truthful on
+that lab: what really works there passes, what needs a data plane or an absent component never passes.
+Needs `make lab` (the fixtures fail otherwise)."""
+
+import json
+import os
+import sys
+import tempfile
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _import_collection():
+    base = os.path.join(tempfile.gettempdir(), "k8s-ai-conformance-it-%d" % os.getuid())
+    parent = os.path.join(base, "ansible_collections", "k8s_ai")
+    os.makedirs(parent, exist_ok=True)
+    link = os.path.join(parent, "conformance")
+    if not (os.path.islink(link) and os.readlink(link) == ROOT):
+        tmp = "%s.%d" % (link, os.getpid())
+        os.symlink(ROOT, tmp)
+        os.replace(tmp, link)
+    if base not in sys.path:
+        sys.path.insert(0, base)
+
+
+_import_collection()
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import Check  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import (  # noqa: E402
+    KINDS,
+    OUTCOMES,
+    STATUSES,
+)
+from ansible_collections.k8s_ai.conformance.plugins.modules import (  # noqa: E402
+    accelerator_metrics,
+    advanced_inference_ingress,
+    ai_inference,
+    ai_service_metrics,
+    ai_workload_crds,
+    confidential_computing,
+    csi_storage,
+    disaggregated_inference,
+    driver_runtime_management,
+    fault_detection,
+    gpudirect_storage,
+    high_performance_networking,
+    image_signature_verification,
+    multi_nic,
+    network_policy,
+    otel_tracing,
+    topology_aware_scheduling,
+    workload_identity,
+    workload_sandboxing,
+)
+
+PREFIX = "it-more"
+ALL = [accelerator_metrics, advanced_inference_ingress, ai_inference, ai_service_metrics, ai_workload_crds,
+       confidential_computing, csi_storage, disaggregated_inference, driver_runtime_management, fault_detection,
+       gpudirect_storage, high_performance_networking, image_signature_verification, multi_nic, network_policy,
+       otel_tracing, topology_aware_scheduling, workload_identity, workload_sandboxing]
+
+
+def run(module, kubeconfig, check_mode=False, **params):
+    """Run a check module's verify() in-process, as run_check would, against the lab."""
+    options = yaml.safe_load(module.DOCUMENTATION).get("options") or {}
+    values = {k: v.get("default") for k, v in options.items()}
+    values.update(kubeconfig=kubeconfig, context=None, timeout=20, probe_namespace_prefix=PREFIX,
+                  validate_certs=True)
+    values.update(params)
+    check = Check(module.__name__.rsplit(".", 1)[-1], values, check_mode=check_mode)
+    check.connect()
+    result = check.run(module.verify)
+    assert_schema(result)
+    return result
+
+
+def assert_schema(result):
+    """The result contract (docs/architecture.md) and the status rules, whatever the verdict."""
+    json.dumps(result)
+    for key in ("check", "status", "verified", "summary", "notes", "parts", "evidence", "duration_s", "started"):
+        assert key in result, key
+    assert result["status"] in STATUSES
+    for part in result["parts"]:
+        assert part["kind"] in KINDS and part["outcome"] in OUTCOMES and isinstance(part["required"], bool)
+    required = [p for p in result["parts"] if p["required"]]
+    if result["status"] == "Implemented":
+        assert all(p["outcome"] == "passed" for p in required), result["parts"]
+    if result["status"] == "N/A":
+        assert result.get("na_reason")
+    if any(p["outcome"] == "error" for p in result["parts"]):
+        assert result["verified"] is False
+    for entry in result["evidence"]:
+        assert "title" in entry and "action" in entry
+
+
+def parts(result):
+    return {p["name"]: p for p in result["parts"]}
+
+
+def part(result, fragment):
+    found = [p for p in result["parts"] if fragment in p["name"]]
+    assert len(found) == 1, (fragment, list(parts(result)))
+    return found[0]
+
+
+def probe_namespaces(kubectl):
+    items = kubectl.json("get", "namespaces", "-l", "k8s-ai-conformance/probe=true")["items"]
+    return [n["metadata"]["name"] for n in items if n["metadata"]["name"].startswith(PREFIX)
+            and not n["metadata"].get("deletionTimestamp")]
+
+
+@pytest.mark.parametrize("module", ALL, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_every_check_is_truthful_on_the_lab(module, lab_kubeconfig, kubectl):
+    """No check claims what the lab cannot do: nothing that needs a data plane, a metrics endpoint, a sandbox
+    runtime or a component the lab lacks is ever passed, and no probe namespace is left behind."""
+    result = run(module, lab_kubeconfig)
+    never = {
+        "accelerator_metrics": ["utilization and memory", "Prometheus text format"],
+        "ai_service_metrics": ["discovered and scraped"],
+        "ai_inference": ["traffic splits"],
+        "network_policy": ["reaches the server", "blocked"],
+        "workload_sandboxing": ["kernel other"],
+        "otel_tracing": ["accepted by the collector"],
+        "multi_nic": ["more than one interface"],
+        "csi_storage": ["becomes Bound"],
+        "image_signature_verification": ["unsigned image is rejected"],
+        "gpudirect_storage": ["kernel module"],
+    }.get(result["check"], [])
+    for fragment in never:
+        assert part(result, fragment)["outcome"] != "passed", (fragment, result["parts"])
+    if result["status"] != "Implemented":
+        assert result["notes"], "a check that is not Implemented must say why"
+    assert probe_namespaces(kubectl) == []  # deleted (at least Terminating) whatever the verdict
+
+
+def test_check_mode_creates_no_probe(lab_kubeconfig, kubectl):
+    before = probe_namespaces(kubectl)
+    for module in (topology_aware_scheduling, ai_workload_crds, workload_identity):
+        result = run(module, lab_kubeconfig, check_mode=True)
+        assert result["verified"] is False
+        assert all(p["outcome"] == "skipped" for p in result["parts"] if p["kind"] != "static")
+    assert probe_namespaces(kubectl) == before
+
+
+def test_driver_runtime_management_reads_driver_versions_and_compares_node_facts(lab_kubeconfig, kubectl):
+    slices = kubectl.json("get", "resourceslices")["items"]
+    gpu_nodes = sorted({s["spec"]["nodeName"] for s in slices if s["spec"].get("nodeName")})
+    assert gpu_nodes, "the lab publishes GPU ResourceSlices"
+    version = slices[0]["spec"]["devices"][0]["attributes"]["driverVersion"]["version"]
+
+    result = run(driver_runtime_management, lab_kubeconfig)
+    first = part(result, "advertise a driver version")
+    assert first["outcome"] == "passed" and version in first["detail"]
+    assert "accelerator_nodes inventory group" in result["notes"]
+
+    good = {"node_name": gpu_nodes[0], "accelerators": [{"vendor": "nvidia"}], "driver_version": version,
+            "cdi_spec_files": ["/etc/cdi/nvidia.yaml"], "containerd": {"present": True, "cdi_enabled": True}}
+    bad = dict(good, node_name=gpu_nodes[-1], driver_version="1.2.3")
+    result = run(driver_runtime_management, lab_kubeconfig, node_facts={gpu_nodes[0]: good, gpu_nodes[-1]: bad})
+    check = part(result, "match the ResourceSlices")
+    assert check["outcome"] == "failed" and "%s: node reports driver 1.2.3" % gpu_nodes[-1] in check["detail"]
+    assert result["status"] == "Partially Implemented"
+
+
+def test_topology_aware_scheduling_with_real_kueue(lab_kubeconfig):
+    result = run(topology_aware_scheduling, lab_kubeconfig, timeout=45)
+    assert part(result, "Topology API")["outcome"] == "passed"
+    assert part(result, "all pods in one domain")["outcome"] == "passed", result["parts"]
+    assert part(result, "fits no single domain")["outcome"] == "passed", result["parts"]
+    assert result["status"] == "Implemented" and result["verified"]
+
+
+def test_ai_workload_crds_jobset_reconciled_and_webhook_rejects(lab_kubeconfig):
+    result = run(ai_workload_crds, lab_kubeconfig, timeout=45)
+    assert part(result, "JobSet CRD")["outcome"] == "passed"
+    assert part(result, "Kueue CRDs")["outcome"] == "passed"
+    assert part(result, "reconciled")["outcome"] == "passed", result["parts"]
+    assert part(result, "webhook")["outcome"] == "passed", result["parts"]
+    assert "does not appear" in part(result, "webhook")["detail"]
+
+
+def test_workload_identity_tokens_are_audience_bound(lab_kubeconfig):
+    result = run(workload_identity, lab_kubeconfig)
+    assert part(result, "SPIFFE")["outcome"] == "failed"  # the lab has no SPIRE
+    assert part(result, "accepted for its audience")["outcome"] == "passed", result["parts"]
+    assert part(result, "another audience")["outcome"] == "passed"
+    assert part(result, "deleted")["outcome"] == "passed"
+    assert result["status"] == "Partially Implemented"
+    assert "eyJ" not in json.dumps(result["evidence"])  # no token (JWT) in the evidence
+
+
+def test_workload_sandboxing_admission_real_isolation_not_claimed(lab_kubeconfig, kubectl):
+    name = "it-more-sandbox"
+    kubectl.apply({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name},
+                   "handler": "runsc"})
+    try:
+        result = run(workload_sandboxing, lab_kubeconfig, runtime_class=name)
+    finally:
+        kubectl.run("delete", "runtimeclass", name, "--wait=false", check=False)
+    assert part(result, "sandbox handler exists")["outcome"] == "passed"
+    assert part(result, "scheduled and runs")["outcome"] == "passed"  # kwok runs the pod (no container)
+    assert part(result, "kernel other")["outcome"] == "error"  # no container, no log: could not run
+    assert part(result, "non-existent RuntimeClass")["outcome"] == "passed"  # real RuntimeClass admission
+    assert result["verified"] is False and result["status"] != "Implemented"
+
+
+def test_absent_capabilities_are_reported_as_such(lab_kubeconfig):
+    result = run(high_performance_networking, lab_kubeconfig)
+    assert result["status"] == "N/A" and "no high-performance network device" in result["na_reason"]
+    for module, fragment in ((csi_storage, "CSI driver is registered"), (fault_detection, "reports conditions"),
+                             (confidential_computing, "RuntimeClass exists"),
+                             (image_signature_verification, "enforced at admission"),
+                             (disaggregated_inference, "is installed")):
+        result = run(module, lab_kubeconfig)
+        assert part(result, fragment)["outcome"] == "failed", (module.__name__, result["parts"])
+        assert result["status"] == "Not Implemented"
