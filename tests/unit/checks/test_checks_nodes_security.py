@@ -107,8 +107,9 @@ def test_workload_sandboxing_verdicts():
     result = run(workload_sandboxing, sandbox_cluster(log="SANDBOX_KERNEL=6.1.0-host\n"))
     assert outcome(result, "kernel other") == "failed"  # same kernel as the host: not isolated
 
-    result = run(workload_sandboxing, sandbox_cluster(log=None))
-    assert outcome(result, "kernel other") == "error" and result["verified"] is False  # no container ran
+    for log in (None, ""):  # no log endpoint, or an empty log: the probe command never ran
+        result = run(workload_sandboxing, sandbox_cluster(log=log))
+        assert outcome(result, "kernel other") == "error" and result["verified"] is False
 
     result = run(workload_sandboxing, sandbox_cluster(reject_unknown=False))
     assert outcome(result, "non-existent RuntimeClass") == "failed"
