@@ -159,16 +159,38 @@ plan:
   returned: mode is plan
   type: dict
   contains:
-    version: {description: Checklist version (a fallback when RV(errors) says none could be chosen)., type: str}
-    version_reason: {description: "V(pinned), V(server) or V(fallback).", type: str}
-    server_version: {description: Kubernetes version of the API server, if it answered., type: str}
-    user: {description: Who the API server says the caller is (SelfSubjectReview), if it answered., type: str}
-    platform: {description: Platform directory name., type: str}
-    report_path: {description: Directory the report will be written to., type: str}
-    checks: {description: Check names to run, in order., type: list, elements: str}
-    labels: {description: Check name -> requirement labels (C(gang_scheduling [MUST]), C(WL-2.3 [SHOULD]))., type: dict}
-    levels: {description: Check name -> strongest level among its official requirements, or C(none)., type: dict}
-    denied: {description: Permissions the caller lacks (verb resource)., type: list, elements: str}
+    version:
+      description: "Checklist version (a fallback when RV(errors) says none could be chosen)."
+      type: str
+    version_reason:
+      description: "V(pinned), V(server) or V(fallback)."
+      type: str
+    server_version:
+      description: "Kubernetes version of the API server, if it answered."
+      type: str
+    user:
+      description: "Who the API server says the caller is (SelfSubjectReview), if it answered."
+      type: str
+    platform:
+      description: "Platform directory name."
+      type: str
+    report_path:
+      description: "Directory the report will be written to."
+      type: str
+    checks:
+      description: "Check names to run, in order."
+      type: list
+      elements: str
+    labels:
+      description: "Check name -> requirement labels (C(gang_scheduling [MUST]), C(WL-2.3 [SHOULD]))."
+      type: dict
+    levels:
+      description: "Check name -> strongest level among its official requirements, or C(none)."
+      type: dict
+    denied:
+      description: "Permissions the caller lacks (verb resource)."
+      type: list
+      elements: str
   sample:
     version: "1.35"
     version_reason: server

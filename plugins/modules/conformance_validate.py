@@ -66,13 +66,27 @@ results:
   type: list
   elements: dict
   contains:
-    path: {description: The file., type: str}
-    version: {description: Checklist version used., type: str}
-    valid: {description: No errors., type: bool}
-    errors: {description: Rule violations (the upstream validator would reject these)., type: list, elements: str}
-    warnings: {description: Findings that are not errors here (MUST answered N/A, version mismatches)., type: list,
-               elements: str}
-    info: {description: What was not checked offline, SHOULD requirements left unanswered., type: list, elements: str}
+    path:
+      description: "The file."
+      type: str
+    version:
+      description: "Checklist version used."
+      type: str
+    valid:
+      description: "No errors."
+      type: bool
+    errors:
+      description: "Rule violations (the upstream validator would reject these)."
+      type: list
+      elements: str
+    warnings:
+      description: "Findings that are not errors here (MUST answered N/A and version mismatches)."
+      type: list
+      elements: str
+    info:
+      description: "What was not checked offline, SHOULD requirements left unanswered."
+      type: list
+      elements: str
   sample:
     - path: ai-conformance-report/v1.35/lab/PRODUCT.yaml
       version: "1.35"
