@@ -17,6 +17,7 @@ description:
     (interface name, RDMA, PCI address, NUMA node, ...) so that scheduling can use them (SHOULD use DRA).
   - Positive - a pod with a ResourceClaim for one network device of the discovered DeviceClass gets the device
     allocated and is scheduled.
+  - Positive (optional) - a pod claiming two network devices gets both (multiple interfaces in one pod).
   - Negative - a claim selecting a network device by an attribute value no device has stays unallocated and its
     pod unschedulable.
 version_added: "0.1.0"
@@ -69,6 +70,7 @@ def verify(check):
     check.static("high-performance network devices are advertised", devices_advertised)
     check.static("network devices are exposed through DRA with their characteristics", dra_characteristics)
     check.positive("a pod claiming a network device gets it allocated and is scheduled", nic_claim_allocated)
+    check.positive("a pod can attach two network devices (multiple interfaces)", two_nics_allocated, required=False)
     check.negative("a claim for a network device no node has stays unallocated", impossible_nic_refused)
 
 
@@ -124,8 +126,8 @@ def dra_characteristics(check):
         check.facts["device_class"])
 
 
-def claim_and_pod(check, probe, name, selector=None):
-    request = {"name": "nic", "exactly": {"deviceClassName": check.facts["device_class"], "count": 1}}
+def claim_and_pod(check, probe, name, selector=None, count=1):
+    request = {"name": "nic", "exactly": {"deviceClassName": check.facts["device_class"], "count": count}}
     if selector:
         request["exactly"]["selectors"] = [{"cel": {"expression": selector}}]
     claim = probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": name},
@@ -142,6 +144,17 @@ def nic_claim_allocated(check, probe):
     check.require(results, "pod scheduled but the claim shows no allocation")
     return "allocated %s on %s" % (", ".join("%s/%s" % (r.get("driver"), r.get("device")) for r in results),
                                     pod["spec"]["nodeName"])
+
+
+def two_nics_allocated(check, probe):
+    check.require(check.facts.get("device_class"), "no DeviceClass for network devices")
+    most = (check.accelerators["drivers"].get(check.facts["driver"]) or {}).get("max_per_node", 0)
+    check.require(most >= 2, "no node has two network devices of driver %s" % check.facts["driver"])
+    claim, pod = claim_and_pod(check, probe, "two-nics", count=2)
+    pod = probe.wait_for(pod, pod_scheduled, "pod with two network devices scheduled")
+    results = claim_allocation(probe.get(claim))
+    check.require(len(results) == 2, "claim shows %d allocated devices, expected 2" % len(results))
+    return "two interfaces allocated on %s: %s" % (pod["spec"]["nodeName"], ", ".join(r.get("device") for r in results))
 
 
 def impossible_nic_refused(check, probe):

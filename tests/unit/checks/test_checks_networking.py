@@ -210,3 +210,39 @@ def test_disaggregated_phases_running_from_pods():
             {"kind": "StatefulSet", "name": owner}]}, "status": ready}, namespace="llm")
     result = run(disaggregated_inference, fake, check_mode=True)
     assert outcome(result, "is installed") == "passed" and outcome(result, "separate components") == "passed"
+
+
+def nic_cluster(impossible_allocates=False):
+    nic = gpu_slice("n1", count=2, driver="dra.net")
+    for i, dev in enumerate(nic["spec"]["devices"]):
+        dev["attributes"] = {"dra.net/ifName": {"string": "eth%d" % (i + 1)}, "dra.net/rdma": {"bool": True}}
+    fake = Fake()
+    fake.add("v1", "nodes", node("n1"))
+    fake.add("resource.k8s.io/v1", "resourceslices", nic)
+    fake.add("resource.k8s.io/v1", "deviceclasses", {"metadata": {"name": "rdma"}, "spec": {"selectors": [
+        {"cel": {"expression": "device.driver == 'dra.net'"}}]}})
+
+    def scheduler(obj):
+        name = obj["metadata"]["name"]
+        can = impossible_allocates or name != "no-such-nic"
+        if obj.get("kind") == "ResourceClaim" and can:
+            count = obj["spec"]["devices"]["requests"][0]["exactly"]["count"]
+            obj["status"] = {"allocation": {"devices": {"results": [
+                {"request": "nic", "driver": "dra.net", "pool": "n1", "device": "gpu-%d" % i} for i in range(count)]}}}
+        elif obj.get("kind") == "Pod":
+            if can:
+                obj["spec"]["nodeName"] = "n1"
+                obj["status"] = {"conditions": [{"type": "PodScheduled", "status": "True"}]}
+            else:
+                obj["status"] = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}
+    fake.on_get = lambda obj: scheduler(obj) or obj
+    return fake
+
+
+def test_high_performance_networking_behaviour():
+    result = run(high_performance_networking, nic_cluster())
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert outcome(result, "two network devices") == "passed"
+    result = run(high_performance_networking, nic_cluster(impossible_allocates=True))
+    assert outcome(result, "no node has stays unallocated") == "failed"
+    assert result["status"] == "Partially Implemented"
