@@ -20,6 +20,7 @@ description:
     header must reach the header's backend. When the Gateway has no address or it cannot be reached from the
     controller, this part reports that it could not run - it is never passed on route status alone.
   - Negative - an HTTPRoute whose backend Service does not exist gets ResolvedRefs=False.
+  - Optional - a service mesh (Istio, Linkerd, Kuma, Cilium, ...) is installed.
 version_added: "0.1.0"
 author: k8s_ai.conformance contributors
 extends_documentation_fragment:
@@ -97,6 +98,9 @@ CRDS = ["gatewayclasses.gateway.networking.k8s.io", "gateways.gateway.networking
 SPLIT_HOST = "split.ai-conformance.test"
 MISSING_HOST = "missing.ai-conformance.test"
 HEADER_VALUE = "model-b"
+MESH_CRDS = {"virtualservices.networking.istio.io": "Istio", "serviceprofiles.linkerd.io": "Linkerd",
+             "meshes.kuma.io": "Kuma", "ciliumenvoyconfigs.cilium.io": "Cilium", "meshes.consul.hashicorp.com":
+             "Consul", "servicemeshes.maistra.io": "OpenShift Service Mesh"}
 ARGUMENT_SPEC = {
     "gateway_class": {"type": "str"},
     "gateway": {"type": "str"},
@@ -111,6 +115,7 @@ ARGUMENT_SPEC = {
 def verify(check):
     check.static("Gateway API CRDs Established", gateway_api_crds)
     check.static("a GatewayClass is Accepted by its controller", accepted_gateway_class)
+    check.static("a service mesh is installed (optional integration)", service_mesh, required=False)
     check.positive("a Gateway of the class is Accepted", gateway_accepted)
     check.positive("an HTTPRoute with weighted backends and a header match is Accepted and resolved", route_accepted)
     check.positive("traffic splits by weight and follows the header match", traffic_follows_route)
@@ -175,6 +180,14 @@ def accepted_gateway_class(check):
     check.facts["gateway_class"] = accepted[0]["metadata"]["name"]
     return "GatewayClass %s Accepted (controller %s)" % (accepted[0]["metadata"]["name"],
                                                          accepted[0]["spec"].get("controllerName"))
+
+
+def service_mesh(check):
+    crds = check.list("CRDs", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+    names = {c["metadata"]["name"] for c in crds}
+    found = sorted({mesh for crd, mesh in MESH_CRDS.items() if crd in names})
+    check.require(found, "no service mesh API found (%s)" % ", ".join(sorted(set(MESH_CRDS.values()))))
+    return ", ".join(found)
 
 
 def gateway_accepted(check, probe):
