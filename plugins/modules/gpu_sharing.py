@@ -90,8 +90,9 @@ def sharing_exposed(check):
             found.append("device plugin resource %s" % res)
             check.facts.setdefault("shared_resource", res)
     for label, values in acc["node_label_hints"].items():
-        if any(w in label.lower() for w in ("mig", "replicas", "sharing", "slic")):
-            found.append("node label %s=%s" % (label, ",".join(map(str, values))))
+        enabled = [v for v in values if str(v).lower() not in ("false", "0", "1", "none", "")]  # mig.capable=false..
+        if enabled and any(w in label.lower() for w in ("mig", "replicas", "sharing", "slic")):
+            found.append("node label %s=%s" % (label, ",".join(map(str, enabled))))
     if not found and check.params.get("not_applicable_reason"):
         check.not_applicable(check.params["not_applicable_reason"])
     check.require(found, "no sharing mechanism found (no DRA device class, no partition/MIG/time-slicing indicator)")

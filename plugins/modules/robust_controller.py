@@ -93,7 +93,8 @@ def cluster_queue(version, flavor, selector, resource_name="cpu"):
 
 def kueue_reconciled(check, probe):
     version = kueue_version(check)
-    flavor = probe.create({"apiVersion": version, "kind": "ResourceFlavor", "metadata": {"generateName": "probe-"}})
+    flavor = probe.create({"apiVersion": version, "kind": "ResourceFlavor", "metadata": {"generateName": "probe-"},
+                           "spec": {}})
     # Only the probe namespace may use this queue: it never takes real workloads.
     only_probe = {"matchLabels": {"kubernetes.io/metadata.name": probe.namespace}}
     cq = probe.create(cluster_queue(version, flavor["metadata"]["name"], only_probe))

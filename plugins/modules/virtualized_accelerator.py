@@ -81,8 +81,9 @@ def virtual_devices_published(check):
             found.append("device plugin resource %s" % res)
             check.facts.setdefault("resource", res)
     for label, values in acc["node_label_hints"].items():
-        if VIRTUAL.search(label):
-            found.append("node label %s=%s" % (label, ",".join(map(str, values))))
+        enabled = [v for v in values if str(v).lower() not in ("false", "0", "none", "")]  # vgpu.present=false..
+        if enabled and VIRTUAL.search(label):
+            found.append("node label %s=%s" % (label, ",".join(map(str, enabled))))
     if not found and check.params.get("not_applicable_reason"):
         check.not_applicable(check.params["not_applicable_reason"])
     check.require(found, "no virtualized accelerator found (no vGPU/SR-IOV attribute, resource or node label); if "

@@ -1,0 +1,107 @@
+"""Static parts and verdict wiring of the core check modules, in check mode against the fake API."""
+
+import yaml
+from fakeapi import FakeCluster
+from test_accelerators import lab_cluster
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import COMMON_ARGUMENT_SPEC, Check
+from ansible_collections.k8s_ai.conformance.plugins.modules import (
+    cluster_autoscaling,
+    dra_support,
+    gpu_sharing,
+    virtualized_accelerator,
+)
+
+
+def run(module, cluster, **params):
+    options = yaml.safe_load(module.DOCUMENTATION).get("options") or {}
+    values = {k: v.get("default") for k, v in COMMON_ARGUMENT_SPEC.items()}
+    values.update({k: v.get("default") for k, v in options.items()}, **params)
+    check = Check(module.__name__.rsplit(".", 1)[-1], values, check_mode=True, cluster=cluster)
+    return check.run(module.verify)
+
+
+def outcomes(result):
+    return [(p["kind"], p["outcome"]) for p in result["parts"]]
+
+
+def test_documentation_is_yaml_and_extends_the_cluster_fragment():
+    for module in (cluster_autoscaling, dra_support, gpu_sharing, virtualized_accelerator):
+        doc = yaml.safe_load(module.DOCUMENTATION)
+        assert doc["module"] == module.__name__.rsplit(".", 1)[-1]
+        assert doc["extends_documentation_fragment"] == ["k8s_ai.conformance.cluster"]
+        yaml.safe_load(module.EXAMPLES)
+        assert "result" in yaml.safe_load(module.RETURN)
+
+
+def test_dra_support_static_passes_and_picks_the_busiest_class():
+    result = run(dra_support, lab_cluster())
+    assert outcomes(result)[:2] == [("static", "passed"), ("static", "passed")]
+    assert "DeviceClass gpu.nvidia.com -> driver gpu.nvidia.com: 14 devices on 2 nodes (max 8 per node)" in \
+        result["parts"][1]["detail"]
+    assert result["status"] == "Implemented" and result["verified"] is False  # check mode
+
+
+def test_dra_support_without_dra_api():
+    cluster = lab_cluster()
+    cluster.discovery = {"v1": cluster.discovery["v1"]}
+    result = run(dra_support, cluster)
+    assert result["parts"][0]["detail"].startswith("resource.k8s.io/v1 does not serve: DeviceClass")
+    assert result["status"] == "Not Implemented"
+
+
+def test_cluster_autoscaling_is_na_without_autoscaler():
+    cluster = lab_cluster()
+    cluster.discovery["apps/v1"] = [("deployments", "Deployment", True)]
+    cluster.discovery["apiextensions.k8s.io/v1"] = [("customresourcedefinitions", "CustomResourceDefinition", False)]
+    result = run(cluster_autoscaling, cluster)
+    assert result["status"] == "N/A" and result["na_reason"] == "no cluster autoscaler on this platform (bare metal)"
+
+
+def test_cluster_autoscaling_present_but_behaviour_not_probed_is_partial():
+    cluster = lab_cluster()
+    cluster.discovery["apps/v1"] = [("deployments", "Deployment", True)]
+    cluster.discovery["apiextensions.k8s.io/v1"] = [("customresourcedefinitions", "CustomResourceDefinition", False)]
+    cluster.add("apps/v1", "deployments", {"metadata": {"name": "cluster-autoscaler", "namespace": "kube-system"},
+                                           "status": {"readyReplicas": 1}}, namespace="kube-system")
+    check_mode_result = run(cluster_autoscaling, cluster)
+    assert check_mode_result["parts"][0]["outcome"] == "passed"
+    values = {k: v.get("default") for k, v in COMMON_ARGUMENT_SPEC.items()}
+    values.update(probe_scale_up=False, not_applicable_reason="x", scale_up_timeout=1)
+    check = Check("cluster_autoscaling", values, cluster=cluster)
+    result = check.run(cluster_autoscaling.verify)
+    assert [p["outcome"] for p in result["parts"]] == ["passed", "skipped", "skipped"]
+    assert result["status"] == "Partially Implemented" and "probe_scale_up=false" in result["parts"][1]["detail"]
+    assert not any(m == "POST" for m, _ in cluster.log)
+
+
+def test_gpu_sharing_na_only_without_accelerators():
+    result = run(gpu_sharing, FakeCluster())
+    assert result["status"] == "N/A" and "no accelerators found" in result["na_reason"]
+    result = run(gpu_sharing, lab_cluster())
+    assert result["parts"][0]["outcome"] == "passed" and "DRA shared ResourceClaims" in result["parts"][0]["detail"]
+
+
+def test_gpu_sharing_ignores_disabled_mig_labels():
+    cluster = FakeCluster()
+    cluster.add("v1", "nodes", {"metadata": {"name": "n", "labels": {"nvidia.com/mig.capable": "false"}},
+                                "status": {"allocatable": {"nvidia.com/gpu": "8"}}})
+    result = run(gpu_sharing, cluster)
+    assert result["parts"][0]["outcome"] == "failed" and result["status"] == "Not Implemented"
+    cluster.add("v1", "nodes", {"metadata": {"name": "m", "labels": {"nvidia.com/gpu.replicas": "4"}},
+                                "status": {"allocatable": {"nvidia.com/gpu": "8"}}})
+    result = run(gpu_sharing, cluster)
+    assert result["parts"][0]["outcome"] == "passed" and "nvidia.com/gpu.replicas=4" in result["parts"][0]["detail"]
+
+
+def test_virtualized_accelerator_verdicts():
+    result = run(virtualized_accelerator, lab_cluster())
+    assert result["status"] == "Not Implemented" and "not_applicable_reason" in result["notes"]
+    result = run(virtualized_accelerator, lab_cluster(), not_applicable_reason="GPUs passed through whole")
+    assert result["status"] == "N/A" and result["na_reason"] == "GPUs passed through whole"
+    cluster = lab_cluster()
+    cluster.add("resource.k8s.io/v1", "resourceslices", {"metadata": {"name": "v"}, "spec": {
+        "driver": "gpu.nvidia.com", "nodeName": "gpu-2", "pool": {"name": "gpu-2"},
+        "devices": [{"name": "vgpu-0", "attributes": {"type": {"string": "vgpu"}}}]}})
+    result = run(virtualized_accelerator, cluster, not_applicable_reason="ignored when found")
+    assert result["status"] == "Implemented" and "attribute type=vgpu" in result["parts"][0]["detail"]
