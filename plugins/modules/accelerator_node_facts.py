@@ -46,6 +46,14 @@ options:
       - Main containerd configuration file (its C(imports) are followed).
     type: path
     default: /etc/containerd/config.toml
+  cri_exclude_file:
+    description:
+      - For RV(node_facts.containerd.cri_tables), ignore this file (a drop-in about to be rewritten).
+    type: path
+  cri_exclude_runtime:
+    description:
+      - For RV(node_facts.containerd.cri_tables), leave out the tables of this runtime handler.
+    type: str
   run_commands:
     description:
       - Run C(nvidia-smi), C(nvidia-ctk)/C(nvidia-container-cli) and C(containerd --version) when
@@ -187,6 +195,17 @@ node_facts:
         runtime_details:
           description: Per handler, C(runtime_type), C(BinaryName), C(ConfigPath) etc. and the file that set it.
           type: dict
+        cri_tables:
+          description:
+            - For config version 2, the text of the CRI plugin tables (C(plugins."io.containerd.grpc.v1.cri"...)) of the
+              file whose section containerd 1.x uses (the last file, main config first then imports, that has one;
+              containerd 1.x replaces a whole plugin section on import), with C(source); both null when no file has one.
+            - C(runtimes) lists the runtime handlers the files other than O(cri_exclude_file) define, merged the way the
+              installed containerd merges them (so a drop-in knows whether it must also define the default C(runc),
+              which containerd drops from its defaults once a config names any runtime).
+            - A drop-in that adds a runtime on containerd 1.x must carry this copy, or it wipes the CRI settings of the
+              main config (the gvisor role does that).
+          type: dict
         warnings:
           description: Tables containerd ignores (version mismatch) and unreadable config lines.
           type: list
@@ -205,6 +224,8 @@ def main():
             "node_name": {"type": "str"},
             "containerd_config": {"type": "path", "default": "/etc/containerd/config.toml"},
             "run_commands": {"type": "bool", "default": True},
+            "cri_exclude_file": {"type": "path"},
+            "cri_exclude_runtime": {"type": "str"},
         },
         supports_check_mode=True,
     )
@@ -223,6 +244,8 @@ def main():
         node_name=params["node_name"],
         containerd_config=params["containerd_config"],
         commands=params["run_commands"] and local_root,
+        cri_exclude_file=params["cri_exclude_file"],
+        cri_exclude_runtime=params["cri_exclude_runtime"],
     )
     module.exit_json(changed=False, node_facts=facts, ansible_facts={"accelerator_node_facts": facts})
 

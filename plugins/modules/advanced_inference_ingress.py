@@ -142,6 +142,7 @@ def pool_route_resolved(check, probe):
     labels = {"app": "model-server"}
     probe.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "model-server"}, "spec": {
         "replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+            "tolerations": [{"operator": "Exists"}],
             "containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10",
                             "ports": [{"containerPort": 8000}]}]}}}})
     pool = probe.create(pool_manifest(check.facts["pool_api"], "pool", "model-server"))

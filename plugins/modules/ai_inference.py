@@ -101,6 +101,7 @@ HEADER_VALUE = "model-b"
 MESH_CRDS = {"virtualservices.networking.istio.io": "Istio", "serviceprofiles.linkerd.io": "Linkerd",
              "meshes.kuma.io": "Kuma", "ciliumenvoyconfigs.cilium.io": "Cilium", "meshes.consul.hashicorp.com":
              "Consul", "servicemeshes.maistra.io": "OpenShift Service Mesh"}
+TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
 ARGUMENT_SPEC = {
     "gateway_class": {"type": "str"},
     "gateway": {"type": "str"},
@@ -215,7 +216,7 @@ def echo_backend(check, probe, name):
     probe.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo-" + name},
                   "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
                       "metadata": {"labels": labels},
-                      "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+                      "spec": {"terminationGracePeriodSeconds": 1, "tolerations": TOLERATE_ALL, "containers": [{
                           "name": "echo", "image": check.params["echo_image"], "ports": [{"containerPort": 8080}],
                           "command": ["sh", "-c", "mkdir -p /www && echo backend=%s > /www/index.html && "
                                       "exec httpd -f -p 8080 -h /www" % name],

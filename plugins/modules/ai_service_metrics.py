@@ -73,6 +73,7 @@ except ImportError:  # pragma: no cover
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
 
+TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
 ARGUMENT_SPEC = {
     "prometheus_service": {"type": "str"},
     "prometheus_url": {"type": "str"},
@@ -163,7 +164,7 @@ def probe_metric_collected(check, probe):
         "name": "metrics-probe", "labels": labels,
         "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8080",
                         "prometheus.io/path": "/metrics"}},
-        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+        "spec": {"terminationGracePeriodSeconds": 1, "tolerations": TOLERATE_ALL, "containers": [{
             "name": "exporter", "image": check.params["probe_image"], "command": ["sh", "-c", script],
             "ports": [{"name": "metrics", "containerPort": 8080}],
             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}})

@@ -53,6 +53,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import Wa
 
 POLICY_PLUGINS = ("calico", "cilium", "antrea", "kube-router", "weave", "kube-ovn", "canal", "ovnkube", "romana",
                   "netpol", "network-policy")
+TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
 ARGUMENT_SPEC = {
     "probe_image": {"type": "str", "default": "busybox:1.36"},
 }
@@ -101,7 +102,7 @@ def server(check, probe):
     if "server_ip" not in check.facts:
         token = "token-" + probe.namespace[-5:]
         pod = probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "server", "labels": {"app": "srv"}},
-                            "spec": {"terminationGracePeriodSeconds": 0, "containers": [{
+                            "spec": {"terminationGracePeriodSeconds": 0, "tolerations": TOLERATE_ALL, "containers": [{
                                 "name": "server", "image": check.params["probe_image"],
                                 "command": ["sh", "-c", "mkdir -p /www && echo %s > /www/index.html && "
                                             "exec httpd -f -p 8080 -h /www" % token]}]}})
@@ -116,7 +117,7 @@ def client_result(check, probe, name):
     ip, token = server(check, probe)
     host = "[%s]" % ip if ":" in ip else ip
     pod = probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
-        "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "containers": [{
+        "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "tolerations": TOLERATE_ALL, "containers": [{
             "name": "client", "image": check.params["probe_image"],
             "command": ["sh", "-c", "if wget -q -T 5 -O - http://%s:8080/ ; then echo RESULT=open; "
                                     "else echo RESULT=blocked; fi" % host]}]}})

@@ -59,6 +59,7 @@ KUEUE_VERSIONS = ("kueue.x-k8s.io/v1beta2", "kueue.x-k8s.io/v1beta1", "kueue.x-k
 TOPOLOGY_LABEL_HINTS = ("topology.kubernetes.io/", "topology.", "rack", "block", "network-node-layer",
                         "gpu.clique", "superpod", "spine", "leaf")
 REQUIRED_TOPOLOGY = "kueue.x-k8s.io/podset-required-topology"
+TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
 ARGUMENT_SPEC = {
     "level": {"type": "str", "default": "kubernetes.io/hostname"},
     "node_labels": {"type": "dict", "default": {"kubernetes.io/os": "linux"}},
@@ -146,7 +147,7 @@ def tas_job(name, queue, level, cpu):
         "name": name, "labels": {"kueue.x-k8s.io/queue-name": queue}}, "spec": {
         "parallelism": 2, "completions": 2, "suspend": True, "template": {
             "metadata": {"annotations": {REQUIRED_TOPOLOGY: level}},
-            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
+            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "tolerations": TOLERATE_ALL,
                      "containers": [{"name": "worker", "image": "registry.k8s.io/pause:3.10",
                                      "resources": {"requests": {"cpu": cpu}}}]}}}}
 

@@ -64,6 +64,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import ru
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import WaitTimeout  # noqa: E402
 
+TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
 ARGUMENT_SPEC = {
     "runtime_class": {"type": "str"},
     "node_facts": {"type": "dict", "default": {}},
@@ -145,7 +146,7 @@ def probe_pod(check, runtime_class):
         "spec": {
             "runtimeClassName": runtime_class,
             "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1,
+            "terminationGracePeriodSeconds": 1, "tolerations": TOLERATE_ALL,
             "containers": [{"name": "probe", "image": check.params["probe_image"],
                             "command": ["sh", "-c", "echo %s$(uname -r); sleep 300" % KERNEL_MARK],
                             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}],
