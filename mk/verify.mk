@@ -8,6 +8,7 @@ REPORT_DIR ?= $(ROOT)/ai-conformance-report
 LAB_INVENTORY ?= $(ROOT)/.lab/inventory
 LAB_KUBECONFIG ?= $(ROOT)/.lab/kubeconfig
 VERIFY_ARGS ?=
+VERIFY_INVENTORY = $(if $(wildcard $(LAB_INVENTORY)),-i $(LAB_INVENTORY))
 VERIFY_METADATA ?= $(ROOT)/tests/integration/verify/lab-metadata.yml
 
 .PHONY: demo verify validate unit-report integration-verify
@@ -15,17 +16,17 @@ demo: deps
 	$(MAKE) lab
 	@if [ -f playbooks/site.yml ]; then \
 	  echo "== site.yml: installing the stack on the lab"; \
-	  $(VENV)/bin/ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml; \
+	  $(VENV)/bin/ansible-playbook $(VERIFY_INVENTORY) playbooks/site.yml; \
 	else echo "== playbooks/site.yml not present: verifying the lab as it is"; fi
 	@echo "== verify.yml: proving the requirements on the lab"
-	status=0; $(VENV)/bin/ansible-playbook -i $(LAB_INVENTORY) playbooks/verify.yml \
+	status=0; $(VENV)/bin/ansible-playbook $(VERIFY_INVENTORY) playbooks/verify.yml \
 	  -e verify_kubeconfig=$(LAB_KUBECONFIG) -e verify_report_dir=$(REPORT_DIR) -e @$(VERIFY_METADATA) \
 	  $(VERIFY_ARGS) || status=$$?; \
 	echo; echo "== report:"; ls -d $(REPORT_DIR)/v*/* 2>/dev/null | sed 's|$$|/report.html|'; \
 	echo "   (PRODUCT.yaml, evidence/, junit.xml, results.json, whitepaper.md beside it)"; exit $$status
 
 verify: deps
-	$(VENV)/bin/ansible-playbook -i $(LAB_INVENTORY) playbooks/verify.yml \
+	$(VENV)/bin/ansible-playbook $(VERIFY_INVENTORY) playbooks/verify.yml \
 	  -e verify_kubeconfig=$(LAB_KUBECONFIG) -e verify_report_dir=$(REPORT_DIR) -e @$(VERIFY_METADATA) $(VERIFY_ARGS)
 
 validate: venv
