@@ -424,6 +424,47 @@ def parse_toml(text, errors=None):
     return parse_toml_fallback(text, errors)
 
 
+_HEADER = re.compile(r"^\s*\[(\[)?")
+
+
+def parse_table_header(line):
+    """Key path of a TOML table header line (`[a."b".c]` or `[[a.b]]`), else None."""
+    match = _HEADER.match(line)
+    if not match:
+        return None
+    try:
+        keys, pos = _parse_key(line, match.end())
+    except TomlError:
+        return None
+    close = "]]" if match.group(1) else "]"
+    if not line.startswith(close, pos):
+        return None
+    rest = line[pos + len(close):].strip()
+    return keys if not rest or rest.startswith("#") else None
+
+
+def plugin_tables(text, plugin, exclude=()):
+    """The lines of every table under plugins.<plugin> in a TOML text, header lines included, except
+    the tables under any key path in `exclude` (tuples relative to the plugin, e.g.
+    ("containerd", "runtimes", "runsc")). None when the text has no such table.
+
+    Used because containerd 1.x replaces a whole plugin section when an imported file names it
+    (containerd/containerd#5837), so a drop-in must carry the section it overrides."""
+    prefix = ["plugins", plugin]
+    out, keep, found = [], False, False
+    for line in (text or "").splitlines():
+        keys = parse_table_header(line)
+        if keys is not None:
+            keep = keys[:2] == prefix and not any(tuple(keys[2:2 + len(e)]) == tuple(e) for e in exclude)
+            found = found or keys[:2] == prefix
+        if keep:
+            out.append(line.rstrip())
+    if not found:
+        return None
+    text = "\n".join(out).strip("\n")
+    return text + "\n" if text else ""
+
+
 def _dig(data, keys):
     for key in keys:
         if not isinstance(data, dict) or key not in data:
@@ -567,7 +608,7 @@ def _imports(root, main_path, data):
     return paths
 
 
-def containerd_facts(root, run, config_path=CONTAINERD_CONFIG):
+def containerd_facts(root, run, config_path=CONTAINERD_CONFIG, cri_exclude_file=None, cri_exclude_runtime=None):
     version = parse_containerd_version(_command(run, ["containerd", "--version"]))
     major = int(version.split(".")[0]) if version else None
     main_text = _read(root, config_path)
@@ -585,6 +626,7 @@ def containerd_facts(root, run, config_path=CONTAINERD_CONFIG):
         "runtimes": [],
         "default_runtime": None,
         "runtime_details": {},
+        "cri_tables": None,
         "warnings": [],
     }
     if not facts["present"]:
@@ -607,6 +649,27 @@ def containerd_facts(root, run, config_path=CONTAINERD_CONFIG):
         files.append((path, data, file_version if isinstance(file_version, int) else main_version))
         facts["imports"].append(path)
         facts["config_files"].append(path)
+
+    # containerd 1.x replaces a whole plugin section on import (containerd/containerd#5837): the
+    # effective version-2 CRI section is the one of the LAST file that has it. A drop-in that adds a
+    # runtime must carry a copy of it (minus that runtime), which is what cri_tables gives.
+    # `runtimes` are the runtime names the other files define, as containerd will merge them: a
+    # version-2 file on containerd 1.x replaces the section, anything else merges into it.
+    exclude = [("containerd", "runtimes", cri_exclude_runtime)] if cri_exclude_runtime else []
+    cri = {"source": None, "text": None, "runtimes": []}
+    for path, data, file_version in files:
+        if path == cri_exclude_file:
+            continue
+        key = CRI_V3 if file_version == 3 else CRI_V2
+        names = [n for n in (_dig(data, key + ("containerd", "runtimes")) or {}) if n != cri_exclude_runtime]
+        tables = plugin_tables(_read(root, path), CRI_V2[1], exclude) if file_version == 2 else None
+        if tables is not None:
+            cri.update(source=path, text=tables)
+        if tables is not None and (major is None or major < 2):
+            cri["runtimes"] = sorted(names)
+        else:
+            cri["runtimes"] = sorted(set(cri["runtimes"]) | set(names))
+    facts["cri_tables"] = cri
 
     cdi = None
     default_runtime = None
@@ -645,7 +708,8 @@ def containerd_facts(root, run, config_path=CONTAINERD_CONFIG):
     return facts
 
 
-def gather(root="/", run=None, node_name=None, containerd_config=CONTAINERD_CONFIG, commands=True):
+def gather(root="/", run=None, node_name=None, containerd_config=CONTAINERD_CONFIG, commands=True,
+           cri_exclude_file=None, cri_exclude_runtime=None):
     """All node facts (docs/architecture.md, 'Node facts')."""
     if run is None and commands:
         run = default_runner(root)
@@ -666,7 +730,7 @@ def gather(root="/", run=None, node_name=None, containerd_config=CONTAINERD_CONF
         "container_toolkit_version": container_toolkit_version(run),
         "cdi_spec_files": cdi_files,
         "cdi_kinds": cdi_kinds,
-        "containerd": containerd_facts(root, run, containerd_config),
+        "containerd": containerd_facts(root, run, containerd_config, cri_exclude_file, cri_exclude_runtime),
     }
 
 

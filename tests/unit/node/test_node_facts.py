@@ -156,7 +156,7 @@ def test_no_accelerator_node_is_clean():
         "containerd": {
             "present": False, "version": None, "config_path": None, "config_version": None,
             "config_files": [], "imports": [], "import_patterns": [], "cdi_enabled": None, "runtimes": [],
-            "default_runtime": None, "runtime_details": {}, "warnings": [],
+            "default_runtime": None, "runtime_details": {}, "cri_tables": None, "warnings": [],
         },
     }
 
@@ -201,6 +201,44 @@ def test_nvidia_node(toml_impl):
         "ConfigPath": "/etc/containerd/runsc.toml"}
     assert ctr["runtime_details"]["nvidia"]["BinaryName"] == "/usr/bin/nvidia-container-runtime"
     assert ctr["warnings"] == []
+
+
+def test_cri_tables_for_a_1x_dropin():
+    """containerd 1.x replaces the whole CRI section on import: the drop-in must carry the effective one."""
+    root = fixture("nvidia")
+    ctr = nf.containerd_facts(root, None)
+    # 60-gvisor.toml is the last file with CRI tables, so it provides the section today
+    assert ctr["cri_tables"]["source"] == "/etc/containerd/conf.d/60-gvisor.toml"
+    ctr = nf.containerd_facts(root, None, cri_exclude_file="/etc/containerd/conf.d/60-gvisor.toml",
+                              cri_exclude_runtime="nvidia")
+    assert ctr["cri_tables"]["source"] == "/etc/containerd/conf.d/50-nvidia.toml"
+    assert ctr["cri_tables"]["text"] == ""  # only the excluded runtime's tables: nothing to carry
+    assert ctr["cri_tables"]["runtimes"] == []  # unknown version: 1.x rules, 50-nvidia.toml replaced the section
+    ctr = nf.containerd_facts(root, None, cri_exclude_file="/etc/containerd/conf.d/60-gvisor.toml",
+                              cri_exclude_runtime="runsc")
+    assert ctr["cri_tables"]["text"].startswith('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]')
+    run = fake_runner({"containerd": "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1\n"})
+    ctr = nf.containerd_facts(root, run, cri_exclude_file="/etc/containerd/conf.d/60-gvisor.toml",
+                              cri_exclude_runtime="runsc")
+    assert ctr["cri_tables"]["runtimes"] == ["nvidia"]  # 1.x: 50-nvidia.toml replaced the main config's section
+    v3 = nf.containerd_facts(fixture("containerd-v3"), None, cri_exclude_file="/etc/containerd/conf.d/60-gvisor.toml",
+                             cri_exclude_runtime="runsc")
+    assert v3["cri_tables"] == {"source": None, "text": None, "runtimes": ["runc"]}  # version 3: deep merge
+
+
+def test_plugin_tables_keeps_headers_and_skips_other_plugins():
+    text = (
+        'version = 2\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "p:3.10"\n'
+        '    [plugins."io.containerd.grpc.v1.cri".cni]\n      bin_dir = "/usr/lib/cni"\n'
+        "  [plugins.'io.containerd.grpc.v1.cri'.containerd.runtimes.runsc]\n    runtime_type = 'x'\n"
+        '  [plugins."io.containerd.internal.v1.opt"]\n    path = "/opt"\n'
+    )
+    tables = nf.plugin_tables(text, "io.containerd.grpc.v1.cri", [("containerd", "runtimes", "runsc")])
+    assert tables == ('  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "p:3.10"\n'
+                      '    [plugins."io.containerd.grpc.v1.cri".cni]\n      bin_dir = "/usr/lib/cni"\n')
+    assert nf.plugin_tables("version = 2\n", "io.containerd.grpc.v1.cri") is None
+    assert nf.parse_table_header('[a."b.c".d] # x') == ["a", "b.c", "d"]
+    assert nf.parse_table_header('  ["x", "y"],') is None
 
 
 def test_nvidia_smi_only(tmp_path):
@@ -288,7 +326,8 @@ def test_module_documentation_matches_argument_spec():
     doc = yaml.safe_load(namespace["DOCUMENTATION"])
     yaml.safe_load(namespace["EXAMPLES"])
     ret = yaml.safe_load(namespace["RETURN"])
-    assert set(doc["options"]) == {"root", "node_name", "containerd_config", "run_commands"}
+    assert set(doc["options"]) == {"root", "node_name", "containerd_config", "run_commands", "cri_exclude_file",
+                                   "cri_exclude_runtime"}
     for option in doc["options"]:
         assert '"%s": {"type"' % option in source
     assert set(ret["node_facts"]["contains"]) >= {
