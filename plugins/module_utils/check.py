@@ -34,6 +34,8 @@ Parts
     probe.wait_for(...) timing out              -> outcome failed, with the last state seen
     any ClusterError (API unreachable, 403...)  -> outcome error (could not run; verified=false)
     any other exception                         -> outcome error "internal error: ..."
+    check.cannot_run(reason)                    -> outcome error: could not run here (e.g. no free device);
+                                                   never counted as passed or failed; verified=false
     check.skip(reason)                          -> outcome skipped (deliberately not run, e.g. opt-in probe);
                                                    a required skipped part is not passed
     check.not_applicable(reason)                -> the whole check is N/A with that reason; later
@@ -53,6 +55,9 @@ Probe (behavioural parts; one namespace per check, opened on first use, deleted 
   probe.wait_for(obj, cond, "what", timeout=None)    poll until cond(obj); raises WaitTimeout (failed)
   probe.wait_until(fetch, cond, "what", timeout=None) same for any fetch() (e.g. probe.list(...))
   probe.stays(obj, cond, "what", seconds=5)          negative cases: cond must hold the whole time
+  probe.also_clean(api_version, kind)      at the end also delete objects of a kind that controllers made
+                                           for the probe (e.g. Kueue Workloads); everything the probe
+                                           created is deleted one by one, then the namespace
   condition(obj, type) / has_condition(obj, type, status="True", reason=None)  (from probe.py)
 
 Reading the cluster (records evidence)
@@ -87,6 +92,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import 
     FAILED,
     PASSED,
     SKIPPED,
+    CannotRun,
     NotApplicable,
     PartFailed,
     PartSkipped,
@@ -161,6 +167,8 @@ class Check:
             outcome, detail = FAILED, str(exc)
         except PartSkipped as exc:
             outcome, detail = SKIPPED, str(exc)
+        except CannotRun as exc:
+            outcome, detail = ERROR, str(exc)
         except ClusterError as exc:
             outcome, detail = ERROR, str(exc)
         except Exception as exc:  # a bug or an unexpected object shape: report, do not crash the run
@@ -181,6 +189,10 @@ class Check:
         if not condition:
             raise PartFailed(message)
         return condition
+
+    @staticmethod
+    def cannot_run(reason):
+        raise CannotRun(reason)
 
     @staticmethod
     def skip(reason):

@@ -142,7 +142,8 @@ class Probe:
         self.deadline = self.created_at + self.lifetime - 30  # stop working well before GC may strike
         self.labels = probe_labels(check, self.run_id, self.created_at, self.lifetime)
         self.namespace = probe_namespace_name(self.prefix, check)
-        self.cluster_scoped = []  # paths of cluster-scoped objects we created, deleted at close
+        self.created = []  # paths of every object we created, deleted (newest first) at close
+        self.swept_kinds = []  # (api_version, kind) of objects others create for us (Job pods, Workloads)
         self.cleanup_errors = []
         self._gc_done = set()
         self._open = False
@@ -170,8 +171,19 @@ class Probe:
         if not self._open:
             return
         self._open = False
-        targets = list(reversed(self.cluster_scoped)) + [self.cluster.path("v1", "namespaces", name=self.namespace)]
+        # Delete objects one by one rather than trusting namespace deletion alone: devices and quota are
+        # freed at once, and a slow or broken namespace controller cannot leak them into the next run.
         started = time.time()
+        targets = list(reversed(self.created))
+        for api_version, kind in self.swept_kinds:
+            try:
+                plural = self.cluster.resource(api_version, kind)["name"]  # list items carry no kind
+                paths = [self.cluster.path(api_version, plural, self.namespace, obj["metadata"]["name"])
+                         for obj in self.list(api_version, kind)]
+                targets += [p for p in paths if p not in targets]
+            except ClusterError as exc:
+                self.cleanup_errors.append(str(exc))
+        targets.append(self.cluster.path("v1", "namespaces", name=self.namespace))
         for path in targets:
             try:
                 self.cluster.delete(path)
@@ -180,6 +192,15 @@ class Probe:
         self.evidence.add("clean up probe objects", "DELETE (propagationPolicy=Background)",
                           response={"deleted": targets, "errors": self.cleanup_errors},
                           duration_s=time.time() - started)
+
+    @property
+    def cluster_scoped(self):
+        return [p for p in self.created if "/namespaces/" not in p]
+
+    def also_clean(self, api_version, kind):
+        """Delete every object of this kind in the probe namespace at close (objects controllers made for us)."""
+        if (api_version, kind) not in self.swept_kinds:
+            self.swept_kinds.append((api_version, kind))
 
     def _collect_garbage(self, api_version, plural):
         if (api_version, plural) in self._gc_done:
@@ -206,19 +227,17 @@ class Probe:
 
     def create(self, obj, title=None):
         """Create an object (namespaced ones in the probe namespace); labelled; return the server's copy."""
-        obj, path, namespaced = self._prepare(obj)
+        obj, path, _ = self._prepare(obj)
         title = title or "create %s %s" % (obj["kind"], obj["metadata"].get("name") or obj["metadata"]["generateName"])
         with self.evidence.step(title, "POST " + path, request=obj) as step:
             created = self.cluster.create(path, obj)
             step.response = created
-        if not namespaced:
-            self.cluster_scoped.append(self.cluster.path(obj["apiVersion"], path.rsplit("/", 1)[-1],
-                                                         name=created["metadata"]["name"]))
+        self.created.append(path + "/" + created["metadata"]["name"])
         return created
 
     def try_create(self, obj, title=None, dry_run=False):
         """Create an object that may be refused: return (created or None, ApiError or None)."""
-        obj, path, namespaced = self._prepare(obj)
+        obj, path, _ = self._prepare(obj)
         title = title or "try to create %s" % obj["kind"]
         action = "POST " + path + (" ?dryRun=All" if dry_run else "")
         with self.evidence.step(title, action, request=obj) as step:
@@ -228,9 +247,8 @@ class Probe:
                 step.response = {"status": exc.status, "reason": exc.reason, "message": exc.server_message}
                 return None, exc
             step.response = created
-        if not namespaced and not dry_run:
-            self.cluster_scoped.append(self.cluster.path(obj["apiVersion"], path.rsplit("/", 1)[-1],
-                                                         name=created["metadata"]["name"]))
+        if not dry_run:
+            self.created.append(path + "/" + created["metadata"]["name"])
         return created, None
 
     def get(self, obj):

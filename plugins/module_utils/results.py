@@ -29,6 +29,10 @@ class PartFailed(Exception):
     """Raised inside a part: the capability was observed NOT to behave as required (outcome failed)."""
 
 
+class CannotRun(Exception):
+    """Raised inside a part: the part could not run here (e.g. no free device to probe with); outcome error."""
+
+
 class PartSkipped(Exception):
     """Raised inside a part: deliberately not run (e.g. an opt-in probe); a required skipped part is not passed."""
 

@@ -134,6 +134,7 @@ def template_allocated(check, probe):
     check.require(check.facts.get("device_class"), "no usable DeviceClass was found by the static part")
     template = {"apiVersion": DRA, "kind": "ResourceClaimTemplate", "metadata": {"name": "one-device"},
                 "spec": {"spec": claim("x", check.facts["device_class"])["spec"]}}
+    probe.also_clean(DRA, "ResourceClaim")  # the claim generated from the template
     probe.create(template)
     pod = probe.create(pod_manifest("with-template", claims={"accel": {"resourceClaimTemplateName": "one-device"}}))
     pod = probe.wait_for(pod, pod_scheduled, "pod with-template scheduled")

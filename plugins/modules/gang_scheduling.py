@@ -131,6 +131,9 @@ def job(name, queue, n, requests):
 
 
 def local_queue(check, probe):
+    """The probe's own LocalQueue, pointing at the chosen ClusterQueue (created once per check)."""
+    probe.also_clean(check.facts["kueue"], "Workload")  # Kueue makes them for our Jobs
+    probe.also_clean("v1", "Pod")  # the Job controller makes them
     if "local_queue" not in check.facts:
         cq = check.facts["cluster_queue"]["metadata"]["name"]
         probe.create({"apiVersion": check.facts["kueue"], "kind": "LocalQueue", "metadata": {"name": "probe"},

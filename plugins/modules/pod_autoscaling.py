@@ -105,6 +105,8 @@ def deployment(check, probe):
     """A one-replica Deployment whose pods each hold an accelerator when DRA offers one."""
     if "deployment" in check.facts:
         return check.facts["deployment"]
+    for api_version, kind in (("apps/v1", "ReplicaSet"), ("v1", "Pod"), ("resource.k8s.io/v1", "ResourceClaim")):
+        probe.also_clean(api_version, kind)  # made by controllers for our Deployment
     pod = pod_manifest("x", labels={"app": "hpa-probe"})
     device_class, _ = pick_device_class(check.accelerators)
     if device_class:

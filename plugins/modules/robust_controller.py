@@ -68,6 +68,8 @@ def jobset(name, replicas=2, target=None):
 
 
 def jobset_reconciled(check, probe):
+    probe.also_clean("batch/v1", "Job")  # the JobSet controller makes them
+    probe.also_clean("v1", "Pod")
     probe.create(jobset("valid"))
     jobs = probe.wait_until(lambda: probe.list("batch/v1", "Job", "jobset.sigs.k8s.io/jobset-name=valid"),
                             lambda js: len(js) >= 2, "JobSet valid reconciled into its 2 child Jobs")

@@ -70,15 +70,25 @@ def accelerators_mediated(check):
     if name:
         nodes = {n: c for n, c in acc["drivers"][driver]["nodes"].items() if not n.startswith("<")}
         check.require(nodes, "driver %s publishes no node-local devices" % driver)
-        node = max(sorted(nodes), key=nodes.get)
-        check.facts.update(mode="dra", device_class=name, driver=driver, node=node, node_devices=nodes[node])
-        return "DRA: DeviceClass %s, driver %s; probing node %s (%d devices)" % (name, driver, node, nodes[node])
+        check.facts.update(mode="dra", device_class=name, driver=driver, node_devices=nodes)
+        return "DRA: DeviceClass %s, driver %s, devices on %d nodes" % (name, driver, len(nodes))
     plugins = acc["extended_resources"]
     check.require(plugins, "no DRA devices and no device-plugin accelerator resource on any node")
     resource = max(sorted(plugins), key=lambda r: plugins[r]["total"])
     node = max(sorted(plugins[resource]["nodes"]), key=plugins[resource]["nodes"].get)
-    check.facts.update(mode="plugin", resource=resource, node=node, node_devices=plugins[resource]["nodes"][node])
-    return "device plugin: %s; probing node %s (%d allocatable)" % (resource, node, check.facts["node_devices"])
+    check.facts.update(mode="plugin", resource=resource, node=node, node_allocatable=plugins[resource]["nodes"][node])
+    return "device plugin: %s; probing node %s (%d allocatable)" % (resource, node, check.facts["node_allocatable"])
+
+
+def freest_node(check, needed):
+    """(node, devices in use there) with the most free devices right now; cannot_run when none has `needed`."""
+    in_use = devices_in_use(check)
+    free = {n: count - len(in_use.get(n, ())) for n, count in check.facts["node_devices"].items()}
+    node = max(sorted(free), key=free.get)
+    if free[node] < needed:
+        check.cannot_run("no node has %d free devices right now (free per node: %s); other workloads hold them"
+                         % (needed, free))
+    return node, in_use.get(node, set())
 
 
 def pinned(pod, node):
@@ -106,9 +116,9 @@ def device_ids(rc):
 
 def devices_isolated(check, probe):
     check.require(check.facts.get("mode"), "no accelerator found by the static part")
-    node = check.facts["node"]
     if check.facts["mode"] == "plugin":
-        return plugin_isolated(check, probe, node)
+        return plugin_isolated(check, probe, check.facts["node"])
+    node, _ = freest_node(check, 2)
     allocated = []
     for name in ("tenant-a", "tenant-b"):
         rc, pod = claimed_pod(probe, name, node, check.facts["device_class"])
@@ -128,12 +138,10 @@ def devices_isolated(check, probe):
 
 def no_double_allocation(check, probe):
     check.require(check.facts.get("mode"), "no accelerator found by the static part")
-    node = check.facts["node"]
     if check.facts["mode"] == "plugin":
-        return plugin_over_allocation(check, probe, node)
-    in_use = allocated_on_node(check, node)
-    free = check.facts["node_devices"] - len(in_use)
-    check.require(free > 0, "node %s has no free device to probe with (%d in use)" % (node, len(in_use)))
+        return plugin_over_allocation(check, probe, check.facts["node"])
+    node, in_use = freest_node(check, 1)
+    free = check.facts["node_devices"][node] - len(in_use)
     rc, pod = claimed_pod(probe, "takes-all", node, check.facts["device_class"], count=free)
     probe.wait_for(pod, pod_scheduled, "pod takes-all (claim for all %d free devices) scheduled" % free)
     taken = device_ids(probe.wait_for(rc, claim_allocation, "claim takes-all allocated"))
@@ -145,17 +153,22 @@ def no_double_allocation(check, probe):
         node, len(in_use), len(taken))
 
 
-def allocated_on_node(check, node):
-    """Devices of the node already allocated to any claim in the cluster (other tenants included)."""
+def devices_in_use(check):
+    """{node: {(driver, pool, device)}} allocated to any claim in the cluster (other tenants included)."""
     driver = check.facts["driver"]
-    slices = check.cluster.list(check.cluster.path(DRA, "resourceslices"),
-                                field_selector="spec.nodeName=%s,spec.driver=%s" % (node, driver))
-    on_node = {(driver, s["spec"]["pool"]["name"], d["name"]) for s in slices for d in s["spec"].get("devices") or []}
-    used = set()
+    node_of = {}
+    slices = check.cluster.iter_list(check.cluster.path(DRA, "resourceslices"), field_selector="spec.driver=" + driver)
+    for sl in slices:
+        spec = sl["spec"]
+        for dev in spec.get("devices") or []:
+            node_of[(driver, spec["pool"]["name"], dev["name"])] = dev.get("nodeName") or spec.get("nodeName")
+    used = {}
     for rc in check.cluster.iter_list(check.cluster.path(DRA, "resourceclaims")):
-        used |= device_ids(rc) & on_node
-    check.record("devices in use on %s" % node, "list resourceslices (node) and resourceclaims (all namespaces)",
-                 response={"devices on node": len(on_node), "in use": sorted("/".join(d) for d in used)})
+        for dev in device_ids(rc):
+            if node_of.get(dev):
+                used.setdefault(node_of[dev], set()).add(dev)
+    check.record("devices in use", "list resourceslices (driver %s) and resourceclaims (all namespaces)" % driver,
+                 response={n: sorted(d[2] for d in devs) for n, devs in used.items()})
     return used
 
 
@@ -171,7 +184,7 @@ def plugin_isolated(check, probe, node):
 
 
 def plugin_over_allocation(check, probe, node):
-    resource, count = check.facts["resource"], check.facts["node_devices"] + 1
+    resource, count = check.facts["resource"], check.facts["node_allocatable"] + 1
     pod = probe.create(pinned(pod_manifest("too-many", requests={resource: count}), node))
     probe.wait_for(pod, pod_unschedulable, "pod asking %d %s on %s reported Unschedulable" % (count, resource, node))
     return "pod asking %d %s (node has %d) is Unschedulable" % (count, resource, count - 1)

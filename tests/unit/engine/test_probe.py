@@ -155,3 +155,24 @@ def test_pod_unschedulable_needs_the_scheduler_verdict():
     assert pr.pod_unschedulable(pod)
     assert not pr.pod_unschedulable({"spec": {}, "status": {}})  # pending but not yet judged
     assert not pr.pod_scheduled(pod)
+
+
+def test_close_deletes_each_object_newest_first_then_swept_kinds_then_namespace():
+    cluster = FakeCluster()
+    evidence = Evidence()
+    with pr.Probe(cluster, "x", evidence) as probe:
+        probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": "c"}})
+        probe.create(pr.pod_manifest("p"))
+        # an object a controller made for the probe (e.g. a generated claim)
+        cluster.add("resource.k8s.io/v1", "resourceclaims", {"metadata": {"name": "gen"}}, namespace=probe.namespace)
+        probe.also_clean("resource.k8s.io/v1", "ResourceClaim")
+        probe.also_clean("resource.k8s.io/v1", "ResourceClaim")  # registering twice is harmless
+        ns = probe.namespace
+    deletes = [path for method, path in cluster.log if method == "DELETE"]
+    assert deletes == [
+        "/api/v1/namespaces/%s/pods/p" % ns,
+        "/apis/resource.k8s.io/v1/namespaces/%s/resourceclaims/c" % ns,
+        "/apis/resource.k8s.io/v1/namespaces/%s/resourceclaims/gen" % ns,
+        "/api/v1/namespaces/%s" % ns,
+    ]
+    assert cluster.store == {}
