@@ -140,11 +140,9 @@ def pool_route_resolved(check, probe):
     check.require(check.facts.get("pool_api") and check.facts.get("gateway_class"),
                   "needs the InferencePool API and an Accepted GatewayClass")
     labels = {"app": "model-server"}
-    probe.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "model-server"}, "spec": {
-        "replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
-            "tolerations": [{"operator": "Exists"}],
-            "containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10",
-                            "ports": [{"containerPort": 8000}]}]}}}})
+    probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "model-server", "labels": labels}, "spec": {
+        "tolerations": [{"operator": "Exists"}],
+        "containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10", "ports": [{"containerPort": 8000}]}]}})
     pool = probe.create(pool_manifest(check.facts["pool_api"], "pool", "model-server"))
     route = route_to_pool(check, probe, "to-pool", pool["metadata"]["name"], "pool.ai-conformance.test")
     name = check.facts["gateway"]["metadata"]["name"]

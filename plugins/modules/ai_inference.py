@@ -212,15 +212,14 @@ def gateway_accepted(check, probe):
 
 
 def echo_backend(check, probe, name):
+    """A pod answering 'backend=<name>' on port 8080 and a Service in front of it."""
     labels = {"app": "echo-" + name}
-    probe.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo-" + name},
-                  "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-                      "metadata": {"labels": labels},
-                      "spec": {"terminationGracePeriodSeconds": 1, "tolerations": TOLERATE_ALL, "containers": [{
-                          "name": "echo", "image": check.params["echo_image"], "ports": [{"containerPort": 8080}],
-                          "command": ["sh", "-c", "mkdir -p /www && echo backend=%s > /www/index.html && "
-                                      "exec httpd -f -p 8080 -h /www" % name],
-                          "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}}})
+    probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "echo-" + name, "labels": labels},
+                  "spec": {"terminationGracePeriodSeconds": 1, "tolerations": TOLERATE_ALL, "containers": [{
+                      "name": "echo", "image": check.params["echo_image"], "ports": [{"containerPort": 8080}],
+                      "command": ["sh", "-c", "mkdir -p /www && echo backend=%s > /www/index.html && "
+                                  "exec httpd -f -p 8080 -h /www" % name],
+                      "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}})
     probe.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo-" + name},
                   "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}})
 
@@ -283,10 +282,8 @@ def send(url, headers, timeout=3.0):
 def traffic_follows_route(check, probe):
     check.require(check.facts.get("route_ready"), "the HTTPRoute was not ready; no traffic sent")
     for name in ("a", "b"):
-        probe.wait_until(lambda n=name: probe.get({"apiVersion": "apps/v1", "kind": "Deployment",
-                                                   "metadata": {"name": "echo-" + n}}),
-                         lambda d: ((d or {}).get("status") or {}).get("availableReplicas", 0) >= 1,
-                         "echo-%s available" % name)
+        probe.wait_for({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "echo-" + name}},
+                       lambda p: (p.get("status") or {}).get("phase") == "Running", "echo-%s running" % name)
     base = gateway_base_url(check)
     total = max(10, int(check.params["requests"]))
     split, header, samples = {"a": 0, "b": 0, "other": 0}, {"a": 0, "b": 0, "other": 0}, []

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 
 import pytest
 import yaml
@@ -218,3 +220,85 @@ def test_absent_capabilities_are_reported_as_such(lab_kubeconfig):
         result = run(module, lab_kubeconfig)
         assert part(result, fragment)["outcome"] == "failed", (module.__name__, result["parts"])
         assert result["status"] == "Not Implemented"
+
+
+class StandInGatewayController:
+    """A minimal Gateway API controller for the lab (which has the CRDs but no implementation): it accepts the
+    probe's Gateways and sets HTTPRoute Accepted/ResolvedRefs from whether the backend Services exist. It never
+    programs a data plane, so the Gateways get no address - as on a lab without one."""
+
+    CONTROLLER = "k8s-ai-conformance.example/stand-in"
+
+    def __init__(self, kubeconfig, gateway_class):
+        from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import Cluster
+        self.cluster = Cluster.connect(kubeconfig)
+        self.gateway_class = gateway_class
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    @staticmethod
+    def condition(kind, status="True", reason=None, generation=1):
+        return {"type": kind, "status": status, "reason": reason or kind, "message": "stand-in controller",
+                "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "observedGeneration": generation}
+
+    def loop(self):
+        gw_api = "gateway.networking.k8s.io/v1"
+        while not self.stop.wait(0.5):
+            try:
+                for gw in self.cluster.list("/apis/%s/gateways" % gw_api):
+                    meta = gw["metadata"]
+                    if gw["spec"].get("gatewayClassName") != self.gateway_class or (gw.get("status") or {}).get(
+                            "conditions", [{}])[0].get("reason") == "Accepted":
+                        continue
+                    path = self.cluster.path(gw_api, "gateways", meta["namespace"], meta["name"], "status")
+                    self.cluster.patch(path, {"status": {"conditions": [
+                        self.condition("Accepted"), self.condition("Programmed", "False", "Pending")]}})
+                for route in self.cluster.list("/apis/%s/httproutes" % gw_api):
+                    meta = route["metadata"]
+                    if (route.get("status") or {}).get("parents"):
+                        continue
+                    backends = [b["name"] for r in route["spec"].get("rules") or [] for b in r.get("backendRefs") or []]
+                    missing = [b for b in backends if not self.cluster.get(
+                        self.cluster.path("v1", "services", meta["namespace"], b), missing_ok=True)]
+                    resolved = self.condition("ResolvedRefs", "False", "BackendNotFound") if missing \
+                        else self.condition("ResolvedRefs")
+                    parents = [{"parentRef": ref, "controllerName": self.CONTROLLER,
+                                "conditions": [self.condition("Accepted"), resolved]}
+                               for ref in route["spec"].get("parentRefs") or []]
+                    self.cluster.patch(self.cluster.path(gw_api, "httproutes", meta["namespace"], meta["name"],
+                                                         "status"), {"status": {"parents": parents}})
+            except Exception:  # a namespace being deleted under us: try again on the next round
+                continue
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+
+def test_ai_inference_routes_accepted_but_traffic_never_passed_without_data_plane(lab_kubeconfig, kubectl):
+    """The real Gateway API CRDs (schema and CEL validation) accept the probe's Gateway and routes; a stand-in
+    controller accepts them; with no data plane the traffic part must say it could not run."""
+    crds = [c["metadata"]["name"] for c in kubectl.json("get", "crd")["items"]]
+    if "httproutes.gateway.networking.k8s.io" not in crds:
+        pytest.fail("the lab has no Gateway API CRDs (the gateway_api role installs them)")
+    name = "it-more-gateway-class"
+    kubectl.apply({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": name},
+                   "spec": {"controllerName": StandInGatewayController.CONTROLLER}})
+    try:
+        kubectl.run("patch", "gatewayclass", name, "--subresource=status", "--type=merge", "-p", json.dumps(
+            {"status": {"conditions": [StandInGatewayController.condition("Accepted")]}}))
+        with StandInGatewayController(lab_kubeconfig, name):
+            result = run(ai_inference, lab_kubeconfig, gateway_class=name, timeout=30)
+    finally:
+        kubectl.run("delete", "gatewayclass", name, "--wait=false", check=False)
+    assert part(result, "Gateway of the class is Accepted")["outcome"] == "passed", result["parts"]
+    assert part(result, "Accepted and resolved")["outcome"] == "passed", result["parts"]
+    assert part(result, "missing backend")["outcome"] == "passed", result["parts"]
+    traffic = part(result, "traffic splits")
+    assert traffic["outcome"] == "error" and "no address" in traffic["detail"], traffic["detail"]
+    assert result["verified"] is False and result["status"] == "Not Implemented"

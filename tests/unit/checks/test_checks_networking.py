@@ -49,8 +49,8 @@ def gateway_cluster(address=None, resolve_missing=False):
                 {"type": "Accepted", "status": "True"},
                 {"type": "ResolvedRefs", "status": resolved, "reason": "ResolvedRefs" if resolved == "True"
                  else "BackendNotFound"}]}]}
-        elif kind == "Deployment":
-            obj["status"] = {"availableReplicas": 1}
+        elif kind == "Pod":
+            obj["status"] = {"phase": "Running"}
     fake.on_get = lambda obj: controller(obj) or obj
     return fake
 
