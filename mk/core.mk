@@ -22,3 +22,7 @@ integration: deps
 	status=0; $(MAKE) integration-tests || status=$$?; $(MAKE) lab-down; exit $$status
 integration-tests:
 	$(PYTEST) -q -p no:cacheprovider tests/integration
+
+.PHONY: bench
+bench: deps
+	$(PY) bench/verify_bench.py

@@ -9,7 +9,6 @@ become ExternalName Services pointing at the loopback address the webhook server
 server dials <externalName>:<service port>; EndpointSlices may not point at loopback).
 """
 
-import glob
 import hashlib
 import json
 import os
@@ -45,9 +44,10 @@ def manifests(name):
     """The release-equivalent manifest: from the lab's mirror, else built from the pinned module."""
     spec = CONTROLLERS[name]
     version = lab.versions()[spec["version_key"]]
-    mirrored = glob.glob(os.path.join(lab.LAB, "mirror", name, version, "*manifests*.yaml"))
-    if mirrored:
-        return mirrored[0]
+    mirrored = os.path.join(lab.LAB, "mirror", "github.com", "kubernetes-sigs", name, "releases", "download",
+                            version, "manifests.yaml")
+    if os.path.exists(mirrored):
+        return mirrored
     cache = os.path.join(lab.LAB, "cache", "%s-%s-manifests.yaml" % (name, version))
     if not os.path.exists(cache):
         os.makedirs(os.path.dirname(cache), exist_ok=True)

@@ -134,11 +134,13 @@ def test_job_pods_keep_running_until_deleted_or_their_run_time_ends(kubectl, nam
 def test_mirror_serves_artifacts_with_matching_checksums(lab):
     mirror = os.path.join(os.path.dirname(lab["kubeconfig"]), "mirror")
     artifacts = [os.path.join(d, f) for d, _, files in os.walk(mirror) for f in files
-                 if not f.endswith((".sha256", ".sha512")) and f != "SHA256SUMS"]
+                 if not f.endswith((".sha256", ".sha512")) and f != "SHA256SUMS" and not f.startswith(".")]
     if not artifacts:
         pytest.fail("the mirror under %s is empty" % mirror)
     for path in artifacts:
         rel = os.path.relpath(path, mirror)
-        body = urllib.request.urlopen("%s/%s" % (lab["mirror_url"], rel), timeout=10).read()
-        expected = urllib.request.urlopen("%s/%s.sha256" % (lab["mirror_url"], rel), timeout=10).read()
-        assert hashlib.sha256(body).hexdigest() == expected.decode().split()[0], rel
+        body = urllib.request.urlopen("%s/%s" % (lab["mirror_url"], rel), timeout=30).read()
+        algorithm = "sha256" if os.path.exists(path + ".sha256") else "sha512"
+        assert os.path.exists(path + "." + algorithm), "%s has no checksum file" % rel
+        expected = urllib.request.urlopen("%s/%s.%s" % (lab["mirror_url"], rel, algorithm), timeout=10).read()
+        assert hashlib.new(algorithm, body).hexdigest() == expected.decode().split()[0], rel

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Benchmark: full verify.yml on the lab at the default size and at a large simulated cluster.
+
+For each size: a fresh lab (make lab-down; lab up --gpu-nodes N), then one timed run of
+playbooks/verify.yml. Figures: wall time, peak memory (sum of the RSS of the ansible-playbook process
+tree, sampled every 100 ms), API requests (the API server's own apiserver_request_total, before and
+after). Targets (issue 3): <= 60 s at default size, <= 1.5x that at 2,000 GPU nodes, <= 300 MB peak.
+The last line is a one-line summary. This prints figures; it asserts nothing.
+
+    make bench                       # sizes 2 and 2000 GPU nodes
+    make bench BENCH_SIZES="2"       # only the default size
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+import lab  # noqa: E402
+
+
+def api_requests():
+    _, body = lab.Api().request("GET", "/metrics")
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    return int(sum(float(m.group(1)) for m in re.finditer(r"^apiserver_request_total\{[^}]*\} (\S+)$", text, re.M)))
+
+
+def tree_rss_kb(root_pid):
+    children = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(pid))
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                total += int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+def run_verify(report_dir):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), KUBECONFIG=lab.KUBECONFIG)
+    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), os.path.join(ROOT, "playbooks", "verify.yml"),
+           "-i", os.path.join(lab.LAB, "inventory"), "-e", "verify_report_dir=%s" % report_dir,
+           "-e", "verify_fail_on_must=false"]
+    peak = [0]
+    started = time.time()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def sample():
+        while proc.poll() is None:
+            peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+            time.sleep(0.1)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.communicate()[0]
+    wall = time.time() - started
+    sampler.join(1)
+    return proc.returncode, wall, peak[0] / 1024.0, output
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "2 2000"))
+    args = parser.parse_args()
+    figures = []
+    for size in [int(s) for s in args.sizes.replace(",", " ").split()]:
+        subprocess.run([sys.executable, os.path.join(lab.HERE, "lab.py"), "down"], check=True)
+        t0 = time.time()
+        subprocess.run([sys.executable, os.path.join(lab.HERE, "lab.py"), "up", "--gpu-nodes", str(size)], check=True)
+        up = time.time() - t0
+        before = api_requests()
+        with tempfile.TemporaryDirectory() as report_dir:
+            rc, wall, peak_mb, output = run_verify(report_dir)
+        requests = api_requests() - before
+        if rc != 0:
+            print(output[-3000:])
+        fig = {"gpu_nodes": size, "devices": size * 8, "lab_up_s": round(up, 1), "verify_s": round(wall, 1),
+               "peak_mb": round(peak_mb), "api_requests": requests, "rc": rc}
+        figures.append(fig)
+        print(json.dumps(fig), flush=True)
+    subprocess.run([sys.executable, os.path.join(lab.HERE, "lab.py"), "down"], check=True)
+    base = figures[0]["verify_s"] if figures else 0
+    parts = ["%d nodes: %.1fs (x%.2f), peak %d MB, %d API requests%s" % (
+        f["gpu_nodes"], f["verify_s"], f["verify_s"] / base if base else 0, f["peak_mb"], f["api_requests"],
+        "" if f["rc"] == 0 else " rc=%d" % f["rc"]) for f in figures]
+    print("bench verify: " + "; ".join(parts))
+
+
+if __name__ == "__main__":
+    main()
