@@ -11,7 +11,7 @@ short_description: Verify Gateway API traffic management for inference (weighted
 description:
   - Checks the C(ai_inference) requirement (networking, MUST).
   - Static - the Gateway API CRDs (GatewayClass, Gateway, HTTPRoute) are Established and a GatewayClass is
-    Accepted by its controller (the implementation).
+    Accepted by its controller (the implementation); CRDs without an implementation are not support.
   - Positive - a Gateway of that class is Accepted (a throw-away one in the probe namespace, or I(gateway)).
   - Positive - an HTTPRoute with two weighted backendRefs and a header match (the model-name header used by
     OpenAI-protocol routers) is Accepted by the Gateway with ResolvedRefs=True.
@@ -114,8 +114,7 @@ ARGUMENT_SPEC = {
 
 
 def verify(check):
-    check.static("Gateway API CRDs Established", gateway_api_crds)
-    check.static("a GatewayClass is Accepted by its controller", accepted_gateway_class)
+    check.static("Gateway API CRDs Established and a GatewayClass Accepted by an implementation", gateway_api)
     check.static("a service mesh is installed (optional integration)", service_mesh, required=False)
     check.positive("a Gateway of the class is Accepted", gateway_accepted)
     check.positive("an HTTPRoute with weighted backends and a header match is Accepted and resolved", route_accepted)
@@ -162,6 +161,11 @@ def evaluate_traffic(split_counts, header_counts, weights):
 
 
 # ---- parts --------------------------------------------------------------------------------------
+def gateway_api(check):
+    """The API alone is not support: an implementation must have accepted a GatewayClass."""
+    return "%s; %s" % (gateway_api_crds(check), accepted_gateway_class(check))
+
+
 def gateway_api_crds(check):
     bad = check.crds_established(CRDS)
     check.require(not bad, "missing or not Established: %s" % ", ".join(bad))

@@ -112,13 +112,18 @@ def test_ai_inference_negative_and_absent():
     assert outcome(result, "missing backend") == "failed"
     result = run(ai_inference, Fake())
     assert outcome(result, "CRDs Established") == "failed" and result["status"] == "Not Implemented"
+    crds_only = Fake()
+    add_crds(crds_only, ai_inference.CRDS)
+    result = run(ai_inference, crds_only)  # the API without an implementation is not support
+    assert "no GatewayClass exists" in detail(result, "CRDs Established")
+    assert result["status"] == "Not Implemented"
 
 
 def test_ai_inference_check_mode_creates_nothing():
     fake = gateway_cluster()
     result = run(ai_inference, fake, check_mode=True)
     assert not any(m == "POST" for m, _ in fake.log)
-    assert [p["outcome"] for p in result["parts"]][3:] == ["skipped"] * 4 and result["verified"] is False
+    assert [p["outcome"] for p in result["parts"]][2:] == ["skipped"] * 4 and result["verified"] is False
     assert outcome(result, "service mesh") == "failed"  # optional: no mesh in the fake
 
 

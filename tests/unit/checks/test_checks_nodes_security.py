@@ -267,3 +267,6 @@ def test_topology_helpers_and_static_parts():
     result = run(topology_aware_scheduling, fake)
     assert outcome(result, "Topology API") == "failed" and outcome(result, "topology labels") == "failed"
     assert result["status"] == "Not Implemented"
+    fake = Fake(discovery={"kueue.x-k8s.io/v1beta2": []})
+    fake.add("v1", "nodes", node("n1", labels={"topology.kubernetes.io/zone": "a"}))
+    assert run(topology_aware_scheduling, fake)["status"] == "Not Implemented"  # labels without Kueue TAS
