@@ -27,18 +27,24 @@ CLUSTERROLE = os.path.join(ROOT, "roles", "verify", "files", "verifier-clusterro
 SMALL = ["dra_support", "secure_accelerator_access", "robust_controller"]
 
 
-def probe_namespaces(kubectl):
+def unique_prefix(tag):
+    """A probe namespace prefix of this test only (the lab is shared with other suites); the verifier
+    ClusterRole's admission policy allows ai-conformance-probe-*, so every prefix starts with that."""
+    return "ai-conformance-probe-%s%s" % (tag, uuid.uuid4().hex[:4])
+
+
+def probe_namespaces(kubectl, prefix):
     out = kubectl.json("get", "namespaces", "-l", PROBE_SELECTOR)
     return [n["metadata"]["name"] for n in out.get("items", [])
-            if (n.get("status") or {}).get("phase") != "Terminating"]
+            if n["metadata"]["name"].startswith(prefix + "-") and (n.get("status") or {}).get("phase") != "Terminating"]
 
 
-def wait_no_probe_namespaces(kubectl, seconds=180):
+def wait_no_probe_namespaces(kubectl, prefix, seconds=180):
     deadline = time.time() + seconds
-    left = probe_namespaces(kubectl)
+    left = probe_namespaces(kubectl, prefix)
     while left and time.time() < deadline:
         time.sleep(3)
-        left = probe_namespaces(kubectl)
+        left = probe_namespaces(kubectl, prefix)
     return left
 
 
@@ -47,11 +53,13 @@ def full_run(lab_kubeconfig, tmp_path_factory):
     """One full verify run on the lab (all checks of the server's checklist + whitepaper), report kept."""
     tmp = tmp_path_factory.mktemp("verify-full")
     inventory = LAB_INVENTORY if os.path.exists(LAB_INVENTORY) else None
-    rc, out, report_dir = run_verify(tmp, {"verify_kubeconfig": lab_kubeconfig, "verify_fail_on_must": False},
+    prefix = unique_prefix("full")
+    rc, out, report_dir = run_verify(tmp, {"verify_kubeconfig": lab_kubeconfig, "verify_fail_on_must": False,
+                                           "verify_probe_namespace_prefix": prefix},
                                      inventory=inventory, timeout=2400)
     (tmp / "ansible.log").write_text(out)
     path, data = load_results(report_dir)
-    return {"rc": rc, "out": out, "path": path, "data": data, "kubeconfig": lab_kubeconfig}
+    return {"rc": rc, "out": out, "path": path, "data": data, "kubeconfig": lab_kubeconfig, "prefix": prefix}
 
 
 def test_full_run_succeeds_and_writes_the_report(full_run):
@@ -131,7 +139,7 @@ def test_no_secret_in_the_report(full_run):
 
 
 def test_no_probe_namespace_left_after_the_run(full_run, kubectl):
-    assert wait_no_probe_namespaces(kubectl, seconds=120) == []
+    assert wait_no_probe_namespaces(kubectl, full_run["prefix"], seconds=120) == []
 
 
 def test_report_validates_with_the_validate_playbook(full_run):
@@ -146,8 +154,10 @@ def test_report_validates_with_the_validate_playbook(full_run):
 
 
 def test_check_mode_writes_the_report_with_static_parts_only(tmp_path, lab_kubeconfig, kubectl):
+    prefix = unique_prefix("cm")
     rc, out, report_dir = run_verify(tmp_path, {"verify_kubeconfig": lab_kubeconfig, "verify_checks": SMALL,
-                                                "verify_fail_on_must": False}, check=True, timeout=900)
+                                                "verify_fail_on_must": False, "verify_probe_namespace_prefix": prefix},
+                                     check=True, timeout=900)
     assert rc == 0, out[-3000:]
     _path, data = load_results(report_dir)
     assert data["check_mode"] is True
@@ -156,16 +166,18 @@ def test_check_mode_writes_the_report_with_static_parts_only(tmp_path, lab_kubec
             for part in check["parts"]:
                 if part["kind"] in ("positive", "negative"):
                     assert part["outcome"] == "skipped", (check["check"], part)
-    assert probe_namespaces(kubectl) == []
+    assert probe_namespaces(kubectl, prefix) == []
 
 
 def test_two_concurrent_runs(tmp_path, lab_kubeconfig, kubectl):
     checks = ["dra_support", "robust_controller"]
+    prefix = unique_prefix("cc")
     procs = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         procs.append((name, start_verify(tmp_path / name, {"verify_kubeconfig": lab_kubeconfig,
                                                            "verify_checks": checks, "verify_fail_on_must": False,
+                                                           "verify_probe_namespace_prefix": prefix,
                                                            "verify_report_dir": str(tmp_path / name / "report")},
                                          str(tmp_path / name / "log"))))
     statuses = {}
@@ -178,17 +190,19 @@ def test_two_concurrent_runs(tmp_path, lab_kubeconfig, kubectl):
     for name in statuses:
         assert set(statuses[name]) == set(checks), statuses
         assert all(verified for _status, verified in statuses[name].values()), statuses
-    assert wait_no_probe_namespaces(kubectl) == []
+    assert wait_no_probe_namespaces(kubectl, prefix) == []
 
 
 def test_interrupted_run_cleans_up(tmp_path, lab_kubeconfig, kubectl):
     """SIGINT while probes run: the run stops, its probes still clean up, and a new run works."""
+    prefix = unique_prefix("int")
     proc = start_verify(tmp_path, {"verify_kubeconfig": lab_kubeconfig, "verify_checks": SMALL,
-                                   "verify_fail_on_must": False}, str(tmp_path / "log"))
+                                   "verify_fail_on_must": False, "verify_probe_namespace_prefix": prefix},
+                        str(tmp_path / "log"))
     deadline = time.time() + 300
     seen = []
     while time.time() < deadline and proc.poll() is None and not seen:
-        seen = probe_namespaces(kubectl)
+        seen = probe_namespaces(kubectl, prefix)
         time.sleep(0.5)
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)
@@ -199,13 +213,15 @@ def test_interrupted_run_cleans_up(tmp_path, lab_kubeconfig, kubectl):
         proc.wait(timeout=30)
     assert seen, "no probe namespace appeared before the run ended:\n%s" % (tmp_path / "log").read_text()[-2000:]
     assert "Traceback" not in (tmp_path / "log").read_text()
-    assert wait_no_probe_namespaces(kubectl, seconds=600) == [], "probe namespaces left after the interrupted run"
+    left = wait_no_probe_namespaces(kubectl, prefix, seconds=600)
+    assert left == [], "probe namespaces left after the interrupted run: %s" % left
     again = tmp_path / "again"
     again.mkdir()
     rc, out, _report = run_verify(again, {"verify_kubeconfig": lab_kubeconfig, "verify_checks": ["dra_support"],
-                                  "verify_fail_on_must": False}, timeout=600)
+                                          "verify_fail_on_must": False, "verify_probe_namespace_prefix": prefix},
+                                  timeout=600)
     assert rc == 0, out[-3000:]
-    assert probe_namespaces(kubectl) == []
+    assert probe_namespaces(kubectl, prefix) == []
 
 
 @pytest.fixture
@@ -224,8 +240,10 @@ def verifier_kubeconfig(tmp_path, kubectl, lab_kubeconfig):
 
 def test_least_privilege_clusterrole(tmp_path, verifier_kubeconfig, kubectl):
     kubeconfig, token = verifier_kubeconfig
+    prefix = unique_prefix("lp")
     rc, out, report_dir = run_verify(tmp_path, {"verify_kubeconfig": kubeconfig, "verify_checks": SMALL,
-                                                "verify_fail_on_must": False}, timeout=1200)
+                                                "verify_fail_on_must": False, "verify_probe_namespace_prefix": prefix},
+                                     timeout=1200)
     assert rc == 0, out[-4000:]
     assert token not in out
     _path, data = load_results(report_dir)
@@ -239,7 +257,7 @@ def test_least_privilege_clusterrole(tmp_path, verifier_kubeconfig, kubectl):
             detail = str(part.get("detail", "")).lower()
             assert "forbidden" not in detail and "403" not in detail, (check["check"], part)
             assert part["outcome"] != "error", (check["check"], part)
-    assert wait_no_probe_namespaces(kubectl) == []
+    assert wait_no_probe_namespaces(kubectl, prefix) == []
 
 
 def test_least_privilege_writes_stay_in_probe_namespaces(tmp_path, verifier_kubeconfig):
