@@ -109,10 +109,17 @@ def part(result, fragment):
     return found[0]
 
 
-def probe_namespaces(kubectl):
-    items = kubectl.json("get", "namespaces", "-l", "k8s-ai-conformance/probe=true")["items"]
-    return [n["metadata"]["name"] for n in items if n["metadata"]["name"].startswith(PREFIX)
-            and not n["metadata"].get("deletionTimestamp")]
+def own_namespaces(result):
+    """The probe namespaces this result's run created (from its evidence)."""
+    return [e["response"]["name"] for e in result["evidence"] if e["title"] == "create probe namespace"]
+
+
+def assert_cleaned_up(kubectl, result):
+    """Every probe namespace of this run is gone or being deleted (other runs may share the lab)."""
+    for name in own_namespaces(result):
+        proc = kubectl.run("get", "namespace", name, "-o", "json", check=False)
+        if proc.returncode == 0:
+            assert json.loads(proc.stdout)["metadata"].get("deletionTimestamp"), "%s left behind" % name
 
 
 @pytest.mark.parametrize("module", ALL, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -136,16 +143,15 @@ def test_every_check_is_truthful_on_the_lab(module, lab_kubeconfig, kubectl):
         assert part(result, fragment)["outcome"] != "passed", (fragment, result["parts"])
     if result["status"] != "Implemented":
         assert result["notes"], "a check that is not Implemented must say why"
-    assert probe_namespaces(kubectl) == []  # deleted (at least Terminating) whatever the verdict
+    assert_cleaned_up(kubectl, result)  # deleted (at least Terminating) whatever the verdict
 
 
-def test_check_mode_creates_no_probe(lab_kubeconfig, kubectl):
-    before = probe_namespaces(kubectl)
-    for module in (topology_aware_scheduling, ai_workload_crds, workload_identity):
+def test_check_mode_creates_no_probe(lab_kubeconfig):
+    for module in (topology_aware_scheduling, ai_workload_crds, workload_identity, ai_inference):
         result = run(module, lab_kubeconfig, check_mode=True)
-        assert result["verified"] is False
+        assert result["verified"] is False and own_namespaces(result) == []
+        assert not [e for e in result["evidence"] if e["action"].startswith(("POST", "PATCH", "DELETE"))]
         assert all(p["outcome"] == "skipped" for p in result["parts"] if p["kind"] != "static")
-    assert probe_namespaces(kubectl) == before
 
 
 def test_driver_runtime_management_reads_driver_versions_and_compares_node_facts(lab_kubeconfig, kubectl):
