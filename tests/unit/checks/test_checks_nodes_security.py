@@ -270,3 +270,50 @@ def test_topology_helpers_and_static_parts():
     fake = Fake(discovery={"kueue.x-k8s.io/v1beta2": []})
     fake.add("v1", "nodes", node("n1", labels={"topology.kubernetes.io/zone": "a"}))
     assert run(topology_aware_scheduling, fake)["status"] == "Not Implemented"  # labels without Kueue TAS
+
+
+def kueue_cluster(spread=False, admit_too_wide=False):
+    """A fake Kueue: ClusterQueues become Active; a Job gets a Workload, admitted (with its pods placed) when TAS
+    finds one domain - 'packed' does, 'too-wide' does not (unless admit_too_wide)."""
+    fake = Fake()
+    for name in ("n1", "n2"):
+        fake.add("v1", "nodes", node(name, cpu="96"))
+
+    def jobs(method, path, query, body):
+        status, job = Fake._serve(fake, method, path, {}, body)
+        job["metadata"]["uid"] = "uid-" + job["metadata"]["name"]
+        fake.store[("batch/v1", "jobs", job["metadata"]["namespace"], job["metadata"]["name"])] = job
+        ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        admit = name == "packed" or admit_too_wide
+        refused = "couldn't assign flavors to pod set main: topology \"x\" doesn't allow to fit any of 2 pod(s)"
+        condition = {"type": "Admitted", "status": "True"} if admit else {
+            "type": "QuotaReserved", "status": "False", "message": refused}
+        fake.add("kueue.x-k8s.io/v1beta2", "workloads", {"metadata": {
+            "name": "job-" + name, "ownerReferences": [{"kind": "Job", "uid": job["metadata"]["uid"]}]},
+            "status": {"conditions": [condition]}}, namespace=ns)
+        if admit:
+            for i in range(2):
+                fake.add("v1", "pods", {"metadata": {"name": "%s-%d" % (name, i), "labels": {
+                    "batch.kubernetes.io/job-name": name}}, "spec": {"nodeName": "n%d" % (1 + i if spread else 1)}},
+                    namespace=ns)
+        return status, job
+    fake.route("POST", "/apis/batch/v1/namespaces/", jobs)
+
+    def controller(obj):
+        if obj.get("kind") == "ClusterQueue":
+            obj["status"] = {"conditions": [{"type": "Active", "status": "True"}]}
+    fake.on_get = lambda obj: controller(obj) or obj
+    return fake
+
+
+def test_topology_aware_scheduling_behaviour():
+    fake = kueue_cluster()
+    result = run(topology_aware_scheduling, fake)
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert "57600m" in detail(result, "fits no single domain")  # 60% of the largest node's 96 CPUs
+    for plural in ("topologies", "resourceflavors", "clusterqueues"):  # cluster-scoped probe objects deleted
+        assert fake.objects(plural) == [], plural
+    result = run(topology_aware_scheduling, kueue_cluster(spread=True))
+    assert outcome(result, "all pods in one domain") == "failed" and "spread over 2" in detail(result, "one domain")
+    result = run(topology_aware_scheduling, kueue_cluster(admit_too_wide=True))
+    assert outcome(result, "fits no single domain") == "failed"
