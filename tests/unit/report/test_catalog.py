@@ -4,6 +4,7 @@ import re
 
 import pytest
 import yaml
+
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog
 
 

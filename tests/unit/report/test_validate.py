@@ -7,8 +7,9 @@ import sys
 
 import pytest
 import yaml
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, validate
 from conftest import COLLECTIONS_BASE, GOOD_METADATA
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, validate
 
 
 def good_doc(version="1.35"):
@@ -175,7 +176,8 @@ def test_must_must_be_implemented(tmp_path, status):
     doc = good_doc()
     req(doc, "gang_scheduling")["status"] = status
     errors = errors_of(tmp_path, doc)[0]
-    assert "Requirement 'gang_scheduling' is MUST level but status is '%s'. It must be 'Implemented'." % status in errors
+    message = "Requirement 'gang_scheduling' is MUST level but status is '%s'. It must be 'Implemented'." % status
+    assert message in errors
 
 
 def test_must_answered_na_is_a_warning_naming_the_upstream_validator(tmp_path):
