@@ -10,8 +10,8 @@ module: dra_support
 short_description: Prove Dynamic Resource Allocation (DRA) works on the cluster
 description:
   - "Checklist id C(dra_support) (MUST): support DRA APIs for fine-grained accelerator requests."
-  - Static part - C(resource.k8s.io/v1) serves DeviceClass, ResourceClaim, ResourceClaimTemplate and ResourceSlice;
-    at least one DeviceClass exists and ResourceSlices publish devices for it.
+  - Static part - C(resource.k8s.io/v1) serves DeviceClass, ResourceClaim, ResourceClaimTemplate and ResourceSlice,
+    and a DeviceClass selects devices that ResourceSlices publish (one part - the API alone is not DRA support).
   - Positive case - a pod whose ResourceClaim asks for one device of the discovered DeviceClass gets the claim
     allocated and is scheduled.
   - Negative case - a claim asking for more devices than any node has (C(ExactCount), max per node + 1) stays
@@ -67,8 +67,8 @@ DRA_KINDS = ["DeviceClass", "ResourceClaim", "ResourceClaimTemplate", "ResourceS
 
 
 def verify(check):
-    check.static("resource.k8s.io/v1 serves the DRA kinds", dra_api_served)
-    check.static("a DeviceClass exists and ResourceSlices publish devices for it", devices_published)
+    # One static part: the API without a DeviceClass and devices is not DRA support (Not Implemented, not Partial).
+    check.static("resource.k8s.io/v1 serves the DRA kinds; a DeviceClass selects published devices", dra_usable)
     check.positive("a pod with a ResourceClaim for the DeviceClass gets a device and is scheduled", claim_allocated)
     check.negative("a claim for more devices than any node has stays unallocated, its pod unschedulable",
                    oversized_claim_refused)
@@ -76,18 +76,14 @@ def verify(check):
                    required=False)
 
 
-def dra_api_served(check):
+def dra_usable(check):
     missing = check.served(DRA, DRA_KINDS)
     check.require(not missing, "%s does not serve: %s" % (DRA, ", ".join(missing)))
-    return "%s serves %s" % (DRA, ", ".join(DRA_KINDS))
-
-
-def devices_published(check):
     acc = check.accelerators
-    check.require(acc["device_classes"], "no DeviceClass exists")
+    check.require(acc["device_classes"], "%s served, but no DeviceClass exists" % DRA)
     check.require(any(d["devices"] for d in acc["drivers"].values()), "no ResourceSlice publishes any device")
-    wanted = check.params.get("device_class")
     name, driver = pick_device_class(acc)
+    wanted = check.params.get("device_class")
     if wanted:
         known = {dc["name"]: dc for dc in acc["device_classes"]}
         check.require(wanted in known, "DeviceClass %s (parameter device_class) does not exist" % wanted)
@@ -96,8 +92,8 @@ def devices_published(check):
                   % ([dc["name"] for dc in acc["device_classes"]], sorted(acc["drivers"])))
     info = acc["drivers"][driver]
     check.facts.update(device_class=name, driver=driver, max_per_node=info["max_per_node"])
-    return "DeviceClass %s -> driver %s: %d devices on %d nodes (max %d per node)" % (
-        name, driver, info["devices"], len(info["nodes"]), info["max_per_node"])
+    return "%s serves %s; DeviceClass %s -> driver %s: %d devices on %d nodes (max %d per node)" % (
+        DRA, ", ".join(DRA_KINDS), name, driver, info["devices"], len(info["nodes"]), info["max_per_node"])
 
 
 def claim(name, device_class, count=None):
