@@ -10,7 +10,9 @@ module: gang_scheduling
 short_description: Prove all-or-nothing (gang) admission of distributed workloads with Kueue
 description:
   - "Checklist id C(gang_scheduling) (MUST): a gang scheduling solution ensures all-or-nothing scheduling."
-  - Static part - the Kueue CRDs are Established and an Active ClusterQueue admits workloads from the probe namespace.
+  - Static part - the Kueue CRDs are Established and an Active ClusterQueue admits workloads from the probe namespace
+    (without one, and unless disabled, the probe makes its own ClusterQueue - the operation of Kueue is what is
+    proven).
   - Positive case - a suspended Job (parallelism = completions = N) queued through a probe-owned LocalQueue that
     points at the ClusterQueue fits its quota; its Workload is admitted, the Job unsuspended and all N pods are
     created and scheduled.
@@ -29,6 +31,12 @@ options:
     description: Number of pods (N) of the probe Jobs.
     type: int
     default: 3
+  probe_cluster_queue:
+    description:
+      - When no ClusterQueue admits the probe namespace (and I(cluster_queue) is not set), probe through a
+        probe-owned ResourceFlavor and ClusterQueue that only the probe namespace may use (deleted afterwards).
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -63,24 +71,23 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 
 def verify(check):
-    check.static("Kueue CRDs are Established", kueue_installed)
-    check.static("an Active ClusterQueue admits workloads from the probe namespace", cluster_queue_found)
+    check.static("Kueue is installed and a ClusterQueue admits the probe namespace (or a probe-owned one)",
+                 kueue_ready)
     check.positive("a Job of N pods that fits the quota is admitted and all N pods are scheduled", gang_fits)
     check.negative("a Job of N pods over the quota stays suspended and none of its pods is created", gang_too_big)
 
 
-def kueue_installed(check):
+def kueue_ready(check):
     bad = check.crds_established(KUEUE_CRDS)
     check.require(not bad, "not Established: %s" % ", ".join(bad))
     version = next((v for v in ("kueue.x-k8s.io/v1beta2", "kueue.x-k8s.io/v1beta1")
                     if "ClusterQueue" in {r.get("kind") for r in check.cluster.served_resources(v).values()}), None)
     check.require(version, "kueue.x-k8s.io serves neither v1beta2 nor v1beta1")
     check.facts["kueue"] = version
-    return "%s Established; using %s" % (", ".join(KUEUE_CRDS), version)
+    return "%s Established (%s); %s" % (", ".join(KUEUE_CRDS), version, cluster_queue_found(check))
 
 
 def cluster_queue_found(check):
-    check.require(check.facts.get("kueue"), "Kueue is not installed")
     queues = check.list("list ClusterQueues", check.cluster.path(check.facts["kueue"], "clusterqueues"))
     wanted = check.params.get("cluster_queue")
     labels = check.probe_namespace_labels()
@@ -91,6 +98,10 @@ def cluster_queue_found(check):
         return selector_matches(q["spec"].get("namespaceSelector"), labels)
 
     usable = [q for q in queues if has_condition(q, "Active") and admits_probe(q)]
+    if not usable and not wanted and check.params["probe_cluster_queue"]:
+        check.facts["cluster_queue"] = None  # the behavioural parts make their own
+        return "no ClusterQueue admits the probe namespace (found: %s); probing through a probe-owned one" % (
+            [q["metadata"]["name"] for q in queues])
     check.require(usable, "no Active ClusterQueue%s admits the probe namespace (found: %s)" % (
         " named %s" % wanted if wanted else "", [q["metadata"]["name"] for q in queues]))
     queue = max(usable, key=lambda q: len(q["spec"].get("resourceGroups") or []))
@@ -99,9 +110,9 @@ def cluster_queue_found(check):
     return "ClusterQueue %s is Active, covers %s" % (queue["metadata"]["name"], ", ".join(covered))
 
 
-def quota_plan(check):
-    """(resource, requests per pod that fit, requests per pod that can never fit) for the chosen ClusterQueue."""
-    queue, n = check.facts["cluster_queue"], check.params["pods"]
+def quota_plan(check, queue):
+    """(resource, requests per pod that fit, requests per pod that can never fit, pods) for a ClusterQueue."""
+    n = check.params["pods"]
     groups = queue["spec"].get("resourceGroups") or []
     covered = [r for g in groups for r in g.get("coveredResources") or []]
     resource = next((r for r in ("cpu", "memory", "pods") if r in covered), covered[0] if covered else None)
@@ -131,15 +142,28 @@ def job(name, queue, n, requests):
 
 
 def local_queue(check, probe):
-    """The probe's own LocalQueue, pointing at the chosen ClusterQueue (created once per check)."""
-    probe.also_clean(check.facts["kueue"], "Workload")  # Kueue makes them for our Jobs
+    """The probe's own LocalQueue and the ClusterQueue behind it (a probe-owned one when none is usable)."""
+    kueue = check.facts["kueue"]
+    probe.also_clean(kueue, "Workload")  # Kueue makes them for our Jobs
     probe.also_clean("v1", "Pod")  # the Job controller makes them
     if "local_queue" not in check.facts:
-        cq = check.facts["cluster_queue"]["metadata"]["name"]
-        probe.create({"apiVersion": check.facts["kueue"], "kind": "LocalQueue", "metadata": {"name": "probe"},
-                      "spec": {"clusterQueue": cq}})
-        check.facts["local_queue"] = "probe"
+        queue = check.facts["cluster_queue"] or probe_cluster_queue(check, probe, kueue)
+        probe.create({"apiVersion": kueue, "kind": "LocalQueue", "metadata": {"name": "probe"},
+                      "spec": {"clusterQueue": queue["metadata"]["name"]}})
+        check.facts["local_queue"] = ("probe", queue)
     return check.facts["local_queue"]
+
+
+def probe_cluster_queue(check, probe, kueue):
+    """A ClusterQueue only the probe namespace may use (1 CPU, 1Gi), with its own ResourceFlavor."""
+    flavor = probe.create({"apiVersion": kueue, "kind": "ResourceFlavor", "metadata": {"generateName": "probe-"},
+                           "spec": {}})
+    queue = probe.create({"apiVersion": kueue, "kind": "ClusterQueue", "metadata": {"generateName": "probe-"}, "spec": {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": probe.namespace}},
+        "resourceGroups": [{"coveredResources": ["cpu", "memory"], "flavors": [{
+            "name": flavor["metadata"]["name"],
+            "resources": [{"name": "cpu", "nominalQuota": "1"}, {"name": "memory", "nominalQuota": "1Gi"}]}]}]}})
+    return probe.wait_for(queue, lambda q: has_condition(q, "Active"), "probe ClusterQueue Active")
 
 
 def workload_of(probe, kueue, job_name):
@@ -155,10 +179,11 @@ def job_pods(probe, name):
 
 
 def gang_fits(check, probe):
-    check.require(check.facts.get("cluster_queue"), "no usable ClusterQueue was found by the static part")
+    check.require("cluster_queue" in check.facts, "no usable ClusterQueue was found by the static part")
     n = check.params["pods"]
-    _, fits, _, _ = quota_plan(check)
-    probe.create(job("gang-fits", local_queue(check, probe), n, fits))
+    lq, queue = local_queue(check, probe)
+    _, fits, _, _ = quota_plan(check, queue)
+    probe.create(job("gang-fits", lq, n, fits))
     kueue = check.facts["kueue"]
     wl = probe.wait_until(lambda: workload_of(probe, kueue, "gang-fits"), lambda w: has_condition(w, "Admitted"),
                           "Workload of Job gang-fits Admitted")
@@ -166,14 +191,15 @@ def gang_fits(check, probe):
                             lambda ps: len([p for p in ps if p["spec"].get("nodeName")]) >= n,
                             "all %d pods of Job gang-fits created and scheduled" % n)
     nodes = sorted({p["spec"]["nodeName"] for p in pods})
-    return "Workload %s admitted; %d/%d pods scheduled on %s" % (
-        wl["metadata"]["name"], len(pods), n, ", ".join(nodes))
+    return "via ClusterQueue %s: Workload %s admitted; %d/%d pods scheduled on %s" % (
+        queue["metadata"]["name"], wl["metadata"]["name"], len(pods), n, ", ".join(nodes))
 
 
 def gang_too_big(check, probe):
-    check.require(check.facts.get("cluster_queue"), "no usable ClusterQueue was found by the static part")
-    resource, fits, too_big, n = quota_plan(check)
-    probe.create(job("gang-too-big", local_queue(check, probe), n, too_big or fits))
+    check.require("cluster_queue" in check.facts, "no usable ClusterQueue was found by the static part")
+    lq, queue = local_queue(check, probe)
+    resource, fits, too_big, n = quota_plan(check, queue)
+    probe.create(job("gang-too-big", lq, n, too_big or fits))
     kueue = check.facts["kueue"]
     wl = probe.wait_until(lambda: workload_of(probe, kueue, "gang-too-big"),
                           lambda w: has_condition(w, "QuotaReserved", "False"),
@@ -189,7 +215,8 @@ def gang_too_big(check, probe):
 
 def main():
     run_check("gang_scheduling", verify, argument_spec={"cluster_queue": {"type": "str"},
-                                                        "pods": {"type": "int", "default": 3}})
+                                                        "pods": {"type": "int", "default": 3},
+                                                        "probe_cluster_queue": {"type": "bool", "default": True}})
 
 
 if __name__ == "__main__":

@@ -241,6 +241,36 @@ def test_gang_scheduling_implemented_and_workloads_cleaned(lab_kubeconfig, kubec
             break
         time.sleep(2)
     assert not left, "Workloads left behind in %s: %s" % (probe_ns, [w["metadata"]["name"] for w in left])
+    own = [q for q in kubectl.json("get", "clusterqueues", "-l", "k8s-ai-conformance/run-id")["items"]
+           if q["metadata"]["labels"].get("k8s-ai-conformance/check") == "gang_scheduling"
+           and not q["metadata"].get("deletionTimestamp")]
+    assert not own, "probe ClusterQueues left behind: %s" % [q["metadata"]["name"] for q in own]
+
+
+def test_gang_scheduling_through_a_named_cluster_queue(lab_kubeconfig, kubectl):
+    suffix = "%d" % os.getpid()
+    flavor, queue = "it-core-flavor-" + suffix, "it-core-cq-" + suffix
+    kubectl.apply([
+        {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": flavor}},
+        {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": queue}, "spec": {
+            "namespaceSelector": {}, "resourceGroups": [{"coveredResources": ["cpu"], "flavors": [
+                {"name": flavor, "resources": [{"name": "cpu", "nominalQuota": "2"}]}]}]}}])
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(
+                c["type"] == "Active" and c["status"] == "True"
+                for c in kubectl.json("get", "clusterqueue", queue).get("status", {}).get("conditions", [])):
+            time.sleep(1)
+        result = run(gang_scheduling, lab_kubeconfig, cluster_queue=queue)
+        assert_all_required_passed(result)
+        assert "via ClusterQueue %s:" % queue in parts(result)[
+            "a Job of N pods that fits the quota is admitted and all N pods are scheduled"]["detail"]
+        missing = run(gang_scheduling, lab_kubeconfig, cluster_queue="no-such-queue-" + suffix)
+        assert missing["status"] == "Not Implemented"
+        assert "no Active ClusterQueue named no-such-queue-" in missing["parts"][0]["detail"]
+    finally:
+        kubectl.run("delete", "clusterqueue", queue, "--wait=false", check=False)
+        kubectl.run("delete", "resourceflavor", flavor, "--wait=false", check=False)
 
 
 def test_robust_controller_webhook_rejects_and_controllers_reconcile(lab_kubeconfig, kubectl):
