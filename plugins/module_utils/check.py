@@ -6,14 +6,14 @@
     from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check
 
     def verify(check):
-        check.static("resource.k8s.io/v1 serves the DRA kinds", dra_api_served)
-        check.static("a DeviceClass and ResourceSlices with devices exist", devices_published)
+        check.static("resource.k8s.io/v1 serves the DRA kinds; a DeviceClass has devices", dra_usable)
         check.positive("a pod with a claim is allocated a device and scheduled", claim_allocated)
         check.negative("an oversized claim stays unallocated", oversized_claim_refused)
 
-    def dra_api_served(check):                      # static part: fn(check) -> detail string
+    def dra_usable(check):                          # static part: fn(check) -> detail string
         missing = check.served("resource.k8s.io/v1", ["DeviceClass", "ResourceClaim"])
         check.require(not missing, "not served: %s" % ", ".join(missing))
+        check.facts["device_class"] = ...           # shared with the behavioural parts
         return "all served"
 
     def claim_allocated(check, probe):              # behavioural part: fn(check, probe) -> detail
@@ -45,6 +45,10 @@ Parts
   Parts share data through check.facts (a dict), e.g. the DeviceClass found by a static part. A
   behavioural part that needs a fact an earlier part did not find calls check.fail("...") itself.
   Optional (SHOULD-level) parts: required=False; they never lower the status.
+  Status counts required parts: all passed = Implemented, some = Partially Implemented. So a part that
+  only proves an API is served should be folded into the part that finds the capability behind it
+  (DRA API + a DeviceClass with devices): otherwise "API served, nothing behind it" reads Partially
+  Implemented instead of Not Implemented.
 
 Probe (behavioural parts; one namespace per check, opened on first use, deleted at the end)
   probe.namespace                          the throw-away namespace's name
@@ -58,7 +62,10 @@ Probe (behavioural parts; one namespace per check, opened on first use, deleted 
   probe.also_clean(api_version, kind)      at the end also delete objects of a kind that controllers made
                                            for the probe (e.g. Kueue Workloads); everything the probe
                                            created is deleted one by one, then the namespace
-  condition(obj, type) / has_condition(obj, type, status="True", reason=None)  (from probe.py)
+  From probe.py: condition(obj, type), has_condition(obj, type, status="True", reason=None),
+  pod_manifest(name, claims=None, requests=None, labels=None) (pause pod tolerating all taints),
+  pod_scheduled(pod), pod_unschedulable(pod), claim_allocation(claim), parse_quantity("500m"),
+  selector_matches(label_selector, labels), short_state(obj)
 
 Reading the cluster (records evidence)
   check.cluster                            client.Cluster: get/list/iter_list/create/patch/delete/path
