@@ -106,3 +106,14 @@ def test_virtualized_accelerator_verdicts():
         "devices": [{"name": "vgpu-0", "attributes": {"type": {"string": "vgpu"}}}]}})
     result = run(virtualized_accelerator, cluster, not_applicable_reason="ignored when found")
     assert result["status"] == "Implemented" and "attribute type=vgpu" in result["parts"][0]["detail"]
+
+
+
+def test_robust_controller_without_operators_runs_nothing_else():
+    from ansible_collections.k8s_ai.conformance.plugins.modules import robust_controller
+
+    cluster = lab_cluster()
+    cluster.discovery["apiextensions.k8s.io/v1"] = [("customresourcedefinitions", "CustomResourceDefinition", False)]
+    result = run(robust_controller, cluster)
+    assert result["status"] == "Not Implemented" and len(result["parts"]) == 1
+    assert "none of jobset, kueue is installed" in result["parts"][0]["detail"]
