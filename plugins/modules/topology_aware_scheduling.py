@@ -125,7 +125,17 @@ def queue_setup(check, probe):
     """Topology, ResourceFlavor, ClusterQueue, LocalQueue for the probe; returns the LocalQueue name."""
     if "queue" in check.facts:
         return check.facts["queue"]
+    if "queue_error" in check.facts:  # an earlier part tried and could not: do not half-create twice
+        raise check.facts["queue_error"]
     versions = check.facts.get("kueue") or check.fail("Kueue's Topology API is not served")
+    try:
+        return _create_queue(check, probe, versions)
+    except Exception as exc:
+        check.facts["queue_error"] = exc
+        raise
+
+
+def _create_queue(check, probe, versions):
     name = probe.namespace
     probe.create({"apiVersion": versions["Topology"], "kind": "Topology", "metadata": {"name": name},
                   "spec": {"levels": [{"nodeLabel": check.params["level"]}]}})
