@@ -33,6 +33,7 @@ Parts
     check.fail(msg) / check.require(cond, msg)  -> outcome failed (the capability misbehaved/absent)
     probe.wait_for(...) timing out              -> outcome failed, with the last state seen
     any ClusterError (API unreachable, 403...)  -> outcome error (could not run; verified=false)
+    ... except "failed calling webhook" (500)   -> outcome failed: the cluster's own webhook is broken
     any other exception                         -> outcome error "internal error: ..."
     check.cannot_run(reason)                    -> outcome error: could not run here (e.g. no free device);
                                                    never counted as passed or failed; verified=false
@@ -91,7 +92,12 @@ import time
 import traceback
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import accelerators as accelerators_mod
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import Cluster, ClusterError, api_prefix
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import (
+    ApiError,
+    Cluster,
+    ClusterError,
+    api_prefix,
+)
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.evidence import Evidence
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import DEFAULT_PREFIX, Probe, probe_labels
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import (
@@ -177,7 +183,9 @@ class Check:
         except CannotRun as exc:
             outcome, detail = ERROR, str(exc)
         except ClusterError as exc:
-            outcome, detail = ERROR, str(exc)
+            # A webhook the cluster cannot call is the cluster misbehaving (failed), not our access (error).
+            broken_webhook = isinstance(exc, ApiError) and "failed calling webhook" in exc.server_message
+            outcome, detail = (FAILED if broken_webhook else ERROR), str(exc)
         except Exception as exc:  # a bug or an unexpected object shape: report, do not crash the run
             outcome, detail = ERROR, "internal error: %s: %s" % (exc.__class__.__name__, exc)
             self.record("internal error in part %r" % name, "python", response=traceback.format_exc()[-3000:])
