@@ -300,7 +300,7 @@ def endpoint_readable(check, probe):
             errors.append("%s: %d samples, %d malformed lines" % (what, len(samples), len(malformed)))
     check.facts["samples"] = samples_by_source
     if not samples_by_source:
-        raise ClusterError("no exporter endpoint could be read: %s" % "; ".join(errors[:5]))
+        check.cannot_run("no exporter endpoint could be read: %s" % "; ".join(errors[:5]))
     if errors:
         check.note("some exporter endpoints could not be read: %s" % "; ".join(errors[:5]))
     return "%d of %d endpoint(s) serve Prometheus text (%d samples)" % (

@@ -76,8 +76,7 @@ ARGUMENT_SPEC = {
 
 
 def verify(check):
-    check.static("the InferencePool API is served", inference_pool_served)
-    check.static("a GatewayClass is Accepted by its controller", accepted_gateway_class)
+    check.static("the InferencePool API is served and a GatewayClass is Accepted by an implementation", gaie_served)
     check.positive("an HTTPRoute to an InferencePool is Accepted and resolved by a Gateway", pool_route_resolved)
     check.negative("an HTTPRoute to a missing InferencePool gets ResolvedRefs=False", missing_pool_unresolved)
     check.positive("an inference request through the gateway is answered", inference_answered, required=False)
@@ -98,6 +97,11 @@ def route_condition(route, gateway_name, cond_type, status="True"):
         if (parent.get("parentRef") or {}).get("name") == gateway_name:
             return has_condition({"status": parent}, cond_type, status)
     return False
+
+
+def gaie_served(check):
+    """The API alone is not support: a gateway implementation must have accepted a GatewayClass."""
+    return "%s; %s" % (inference_pool_served(check), accepted_gateway_class(check))
 
 
 def inference_pool_served(check):

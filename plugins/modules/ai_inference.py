@@ -89,7 +89,6 @@ except ImportError:  # pragma: no cover
     Request = urlopen = HTTPError = URLError = None
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import has_condition  # noqa: E402
 
 GW = "gateway.networking.k8s.io/v1"
@@ -262,8 +261,8 @@ def gateway_base_url(check):
     gateway = check.facts["gateway"]
     addresses = [a.get("value") for a in (gateway.get("status") or {}).get("addresses") or [] if a.get("value")]
     if not addresses:
-        raise ClusterError("the Gateway has no address in its status (no data plane programmed?) and no gateway_url "
-                           "was given: traffic could not be sent")
+        check.cannot_run("the Gateway has no address in its status (no data plane programmed?) and no gateway_url "
+                         "was given: traffic could not be sent")
     port = next((lst.get("port") for lst in gateway["spec"].get("listeners") or []
                  if lst.get("protocol") == "HTTP"), 80)
     host = addresses[0] if ":" not in addresses[0] else "[%s]" % addresses[0]
@@ -304,7 +303,7 @@ def traffic_follows_route(check, probe):
             name, sample = send(base + "/", {"Host": SPLIT_HOST, check.params["header_name"]: HEADER_VALUE})
             header[name] += 1
     except (URLError, OSError) as exc:
-        raise ClusterError("the Gateway at %s could not be reached from the controller: %s" % (base, exc)) from None
+        check.cannot_run("the Gateway at %s could not be reached from the controller: %s" % (base, exc))
     check.record("send requests through the Gateway", "GET %s/ (Host %s) x%d, with header x%d"
                  % (base, SPLIT_HOST, total, sum(header.values())),
                  response={"split": split, "header": header, "samples": samples}, duration_s=time.time() - started)

@@ -54,7 +54,6 @@ result:
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
 
 STORAGE_HINTS = ("lustre", "gpfs", "spectrumscale", "weka", "beegfs", "vast", "ddn", "exa", "nfs", "rdma", "daos",
                  "hammerspace", "pure", "netapp", "trident")
@@ -88,8 +87,8 @@ def modules_loaded(check):
     if not acc.get("drivers") and not acc.get("extended_resources"):
         check.not_applicable("the cluster advertises no accelerator (no DRA devices, no device-plugin resources)")
     if not check.params.get("node_facts"):
-        raise ClusterError("node facts are needed to see loaded kernel modules: add the accelerator hosts to the "
-                           "accelerator_nodes inventory group")
+        check.cannot_run("node facts are needed to see loaded kernel modules: add the accelerator hosts to the "
+                         "accelerator_nodes inventory group")
     loaded, missing = module_coverage(check.params["node_facts"], check.params["kernel_modules"])
     check.record("direct-storage kernel modules", "node_facts kernel_modules",
                  response={"loaded": loaded, "missing": missing, "modules": check.params["kernel_modules"]})
