@@ -115,8 +115,9 @@ def device_class_summary(dc):
     return out
 
 
-def discover(cluster):
-    """Discover DRA devices and device-plugin resources (see module docstring for the shape)."""
+def discover(cluster, nodes=True):
+    """Discover DRA devices and device-plugin resources (see module docstring for the shape).
+    nodes=False skips listing Nodes (device-plugin resources, node label hints): DRA facts only, cheaper."""
     acc = {"dra_api": served_dra_version(cluster), "device_classes": [], "drivers": {}, "extended_resources": {},
            "node_label_hints": {}, "nodes": 0}
     if acc["dra_api"]:
@@ -126,6 +127,9 @@ def discover(cluster):
         for sl in cluster.iter_list(cluster.path(acc["dra_api"], "resourceslices")):
             add_slice(drivers, sl)
         acc["drivers"] = finish(drivers)
+    if not nodes:
+        acc["nodes"] = None
+        return acc
     try:
         for node in cluster.iter_list("/api/v1/nodes"):
             acc["nodes"] += 1

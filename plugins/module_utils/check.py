@@ -76,6 +76,7 @@ Reading the cluster (records evidence)
   check.probe_namespace_labels()           labels the probe namespace carries (match namespaceSelectors)
   check.accelerators                       accelerators.discover() result, cached (DeviceClasses,
                                            ResourceSlices per driver/node, device-plugin resources)
+  check.dra_devices                        the same without listing Nodes (DRA-only checks; cheaper)
   check.record(title, action, request=None, response=None)   add your own evidence entry
   check.note(text)                         add a line to the result's notes
   check.params                             module parameters (common ones + your argument_spec)
@@ -248,12 +249,24 @@ class Check:
 
     @property
     def accelerators(self):
-        if self._accelerators is None:
-            with self.evidence.step("discover accelerators (DeviceClasses, ResourceSlices, node allocatable)",
-                                    "list deviceclasses, resourceslices, nodes") as step:
-                self._accelerators = accelerators_mod.discover(self.cluster)
-                step.response = accelerators_mod.summary(self._accelerators)
+        """Full discovery: DRA devices, device-plugin resources and node label hints (lists every Node)."""
+        if self._accelerators is None or self._accelerators.get("nodes") is None:
+            self._accelerators = self._discover(nodes=True)
         return self._accelerators
+
+    @property
+    def dra_devices(self):
+        """DRA-only discovery (DeviceClasses, ResourceSlices; no Node listing): same shape, cheaper."""
+        if self._accelerators is None:
+            self._accelerators = self._discover(nodes=False)
+        return self._accelerators
+
+    def _discover(self, nodes):
+        what = "DeviceClasses, ResourceSlices" + (", node allocatable and labels" if nodes else "")
+        with self.evidence.step("discover accelerators (%s)" % what, "list " + what) as step:
+            found = accelerators_mod.discover(self.cluster, nodes=nodes)
+            step.response = accelerators_mod.summary(found)
+        return found
 
     # ---- reading with evidence ------------------------------------------------------------------
     def read(self, title, path, missing_ok=False):

@@ -79,7 +79,7 @@ def verify(check):
 def dra_usable(check):
     missing = check.served(DRA, DRA_KINDS)
     check.require(not missing, "%s does not serve: %s" % (DRA, ", ".join(missing)))
-    acc = check.accelerators
+    acc = check.dra_devices
     check.require(acc["device_classes"], "%s served, but no DeviceClass exists" % DRA)
     check.require(any(d["devices"] for d in acc["drivers"].values()), "no ResourceSlice publishes any device")
     name, driver = pick_device_class(acc)

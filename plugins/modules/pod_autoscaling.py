@@ -108,7 +108,7 @@ def deployment(check, probe):
     for api_version, kind in (("apps/v1", "ReplicaSet"), ("v1", "Pod"), ("resource.k8s.io/v1", "ResourceClaim")):
         probe.also_clean(api_version, kind)  # made by controllers for our Deployment
     pod = pod_manifest("x", labels={"app": "hpa-probe"})
-    device_class, _ = pick_device_class(check.accelerators)
+    device_class, _ = pick_device_class(check.dra_devices)
     if device_class:
         probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
                       "metadata": {"name": "accel"}, "spec": {"spec": {"devices": {"requests": [

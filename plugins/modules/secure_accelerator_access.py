@@ -65,14 +65,14 @@ def verify(check):
 
 
 def accelerators_mediated(check):
-    acc = check.accelerators
+    acc = check.dra_devices  # nodes are listed only when DRA has nothing (device-plugin fallback)
     name, driver = pick_device_class(acc)
     if name:
         nodes = {n: c for n, c in acc["drivers"][driver]["nodes"].items() if not n.startswith("<")}
         check.require(nodes, "driver %s publishes no node-local devices" % driver)
         check.facts.update(mode="dra", device_class=name, driver=driver, node_devices=nodes)
         return "DRA: DeviceClass %s, driver %s, devices on %d nodes" % (name, driver, len(nodes))
-    plugins = acc["extended_resources"]
+    plugins = check.accelerators["extended_resources"]
     check.require(plugins, "no DRA devices and no device-plugin accelerator resource on any node")
     resource = max(sorted(plugins), key=lambda r: plugins[r]["total"])
     node = max(sorted(plugins[resource]["nodes"]), key=plugins[resource]["nodes"].get)
