@@ -353,3 +353,16 @@ def test_checksum_mismatch_is_refused(tmp_path, mirror):
     result = _run(tmp_path, mirror, [_include("kueue", "fetch")], {"kueue_manifest_checksum": "sha256:" + "0" * 64})
     assert result.returncode != 0
     assert "verified by checksum" in result.stdout
+
+
+def test_site_runs_every_role_behind_its_switch_and_tag():
+    play = _load(os.path.join(REPO, "playbooks", "site.yml"))[0]
+    seen = []
+    for task in play["tasks"]:
+        role = task["ansible.builtin.include_role"]["name"].rsplit(".", 1)[-1]
+        seen.append(role)
+        assert task["tags"] == [role]
+        assert task["ansible.builtin.include_role"]["apply"] == {"tags": [role]}
+        assert task["when"].startswith(role + "_enabled ")
+    assert sorted(seen) == sorted(ROLES)
+    assert seen.index("jobset") < seen.index("kueue")  # Kueue starts with the JobSet CRD present
