@@ -2,6 +2,7 @@
 #   make nodes-deps      apt packages: podman, runc (crun cannot run systemd on this host's hybrid cgroups), debootstrap
 #   make nodes-image     debootstrap'd bookworm node image (cached rootfs under ~/.cache/k8s-ai-conformance/nodes)
 #   make runsc           runsc + containerd-shim-runsc-v1 from the gVisor Go module -> .lab/mirror/gvisor/<v>/x86_64
+#   make containerd2     containerd 2.x from its Go module (the second node: config version 3)
 #   make molecule-nodes  molecule scenario `nodes`: create, converge, idempotence, check, verify, side_effect, destroy
 #   make unit-nodes      unit tests of the node facts parsers only
 NODES_DIR := $(ROOT)/tests/lab/nodes
@@ -14,8 +15,11 @@ GVISOR_MODULE_VERSION = $(shell sed -n 's/^[[:space:]]*gvisor\.dev\/gvisor \(v[^
 GVISOR_LAB_VERSION = $(patsubst v0.0.0-%,%,$(GVISOR_MODULE_VERSION))
 GVISOR_BUILD = $(NODES_CACHE)/gvisor/$(GVISOR_LAB_VERSION)
 GVISOR_MIRROR = $(ROOT)/.lab/mirror/gvisor/$(GVISOR_LAB_VERSION)/x86_64
+NODES_CONTAINERD_GO := $(NODES_DIR)/containerd
+CONTAINERD2_VERSION = $(shell sed -n 's/^[[:space:]]*github\.com\/containerd\/containerd\/v2 \(v[^ ]*\).*/\1/p' $(NODES_CONTAINERD_GO)/go.mod | head -n1)
+CONTAINERD2 = $(NODES_CACHE)/containerd/$(CONTAINERD2_VERSION)/containerd
 
-.PHONY: nodes-deps nodes-image runsc molecule-nodes molecule-nodes-run nodes-mirror-up nodes-mirror-down unit-nodes
+.PHONY: nodes-deps nodes-image runsc containerd2 molecule-nodes molecule-nodes-run nodes-mirror-up nodes-mirror-down unit-nodes
 nodes-deps:
 	@missing=""; for p in podman:podman runc:runc debootstrap:debootstrap; do \
 	  command -v $${p%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${p%%:*} ] || missing="$$missing $${p#*:}"; done; \
@@ -40,6 +44,13 @@ $(GVISOR_MIRROR)/%.sha512: $(GVISOR_BUILD)/%
 	cp -f $< $(GVISOR_MIRROR)/$*
 	cd $(GVISOR_MIRROR) && sha512sum $* > $*.sha512.tmp && mv $*.sha512.tmp $*.sha512
 
+containerd2: $(CONTAINERD2)
+$(CONTAINERD2): $(NODES_CONTAINERD_GO)/go.mod $(NODES_CONTAINERD_GO)/go.sum
+	mkdir -p $(dir $@)
+	cd $(NODES_CONTAINERD_GO) && CGO_ENABLED=0 nice go build -trimpath \
+	  -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD2_VERSION)" \
+	  -o $@ github.com/containerd/containerd/v2/cmd/containerd
+
 # Use the lab's mirror when it is up (mirror_url in .lab/lab.json), else serve .lab/mirror ourselves.
 nodes-mirror-up:
 	@url=$$($(PY) -c 'import json,urllib.request as u;m=json.load(open(".lab/lab.json"))["mirror_url"].rstrip("/");u.urlopen(m+"/gvisor/$(GVISOR_LAB_VERSION)/x86_64/runsc.sha512",timeout=3);print(m)' 2>/dev/null); \
@@ -52,12 +63,12 @@ nodes-mirror-up:
 nodes-mirror-down:
 	@if [ -f $(NODES_MIRROR_PID) ]; then kill $$(cat $(NODES_MIRROR_PID)) 2>/dev/null || true; rm -f $(NODES_MIRROR_PID); fi
 
-molecule-nodes: venv nodes-image runsc
+molecule-nodes: venv nodes-image runsc containerd2
 	$(PY) $(NODES_DIR)/extra_collections.py
 	$(MAKE) nodes-mirror-up
 	status=0; $(MAKE) molecule-nodes-run || status=$$?; $(MAKE) nodes-mirror-down; exit $$status
 molecule-nodes-run:
-	NODES_MIRROR_URL=$$(cat .lab/nodes-mirror.url) NODES_GVISOR_VERSION=$(GVISOR_LAB_VERSION) \
+	NODES_MIRROR_URL=$$(cat .lab/nodes-mirror.url) NODES_GVISOR_VERSION=$(GVISOR_LAB_VERSION) NODES_CONTAINERD2=$(CONTAINERD2) \
 	NODES_OCI_RUNTIME=$$(command -v runc || echo /usr/sbin/runc) \
 	  $(VENV)/bin/molecule test -s nodes
 

@@ -16,6 +16,18 @@ NODES = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("accel
 # Plain commands go straight through `podman exec` (seconds faster per command than the ansible backend).
 testinfra_hosts = ["podman://" + name for name in NODES]
 PROBE_ROOTFS = "/var/lib/gvisor-probe/rootfs"
+# What each platform is (molecule.yml): containerd version, config schema, CRI plugin key, a main-config setting.
+EXPECT = {
+    "k8sai-node-0": {"containerd": "1.6.", "version": 2, "cri": "io.containerd.grpc.v1.cri",
+                     "own_setting": 'bin_dir = "/usr/lib/cni"', "carried": True},
+    "k8sai-node-v3": {"containerd": "2.", "version": 3, "cri": "io.containerd.cri.v1.runtime",
+                      "own_setting": "max_container_log_line_size = 4096", "carried": False},
+}
+
+
+@pytest.fixture
+def expect(host):
+    return EXPECT[host.backend.name]
 
 
 @pytest.mark.parametrize("name", ["runsc", "containerd-shim-runsc-v1"])
@@ -31,42 +43,47 @@ def test_runsc_reports_the_lab_version(host):
     assert VERSION in host.check_output("/usr/local/bin/runsc --version")
 
 
-def test_main_config_only_gained_the_import(host):
+def test_main_config_only_gained_the_import(host, expect):
     text = host.file("/etc/containerd/config.toml").content_string
-    assert 'imports = ["/etc/containerd/conf.d/*.toml"]' in text
-    assert 'bin_dir = "/usr/lib/cni"' in text and "runsc" not in text
+    assert expect["own_setting"].replace('"', "'") in text.replace('"', "'")
+    assert "runsc" not in text
+    assert text.count("imports = [") == 1 and "/etc/containerd/conf.d/*.toml" in text
 
 
-def test_dropin_uses_the_version_2_table(host):
+def test_dropin_uses_the_table_of_the_config_version(host, expect):
     dropin = host.file("/etc/containerd/conf.d/60-gvisor.toml")
     assert dropin.mode == 0o644
     text = dropin.content_string
-    assert "version = 2" in text
-    assert '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]' in text
-    assert "io.containerd.cri.v1.runtime" not in text
+    other = "io.containerd.cri.v1.runtime" if expect["version"] == 2 else "io.containerd.grpc.v1.cri"
+    assert "version = %d" % expect["version"] in text
+    assert '[plugins."%s".containerd.runtimes.runsc]' % expect["cri"] in text
+    assert other not in text
+    assert ("CRI plugin tables copied from /etc/containerd/config.toml" in text) is expect["carried"]
     assert 'ConfigPath = "/etc/containerd/runsc.toml"' in text
     assert 'binary_name = "/usr/local/bin/runsc"' in host.file("/etc/containerd/runsc.toml").content_string
 
 
-def test_containerd_running_and_sees_runsc_without_losing_its_settings(host):
+def test_containerd_running_and_sees_runsc_without_losing_its_settings(host, expect):
     assert host.service("containerd").is_running
+    assert host.check_output("containerd --version").split()[2].lstrip("v").startswith(expect["containerd"])
     dump = host.check_output("containerd config dump")
-    assert '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]' in dump
-    assert 'runtime_type = "io.containerd.runsc.v1"' in dump
-    assert '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]' in dump  # default runtime kept
-    assert 'bin_dir = "/usr/lib/cni"' in dump  # the main config's CRI setting survived the import
+    assert "[plugins.'%s'.containerd.runtimes.runsc]" % expect["cri"] in dump.replace('"', "'")
+    assert "runtime_type = 'io.containerd.runsc.v1'" in dump.replace('"', "'")
+    assert "[plugins.'%s'.containerd.runtimes.runc]" % expect["cri"] in dump.replace('"', "'")  # default kept
+    assert expect["own_setting"].replace('"', "'") in dump.replace('"', "'")  # the main config's setting survived
     plugins = host.check_output("ctr plugins ls")
     assert any(line.split()[:2] == ["io.containerd.grpc.v1", "cri"] and "ok" in line.split() for line in
                plugins.splitlines())
 
 
-def test_node_facts_module_on_the_node(host):
+def test_node_facts_module_on_the_node(host, expect):
     node = testinfra.get_host("ansible://%s?ansible_inventory=%s" % (host.backend.name, INVENTORY))
     result = node.ansible("k8s_ai.conformance.accelerator_node_facts", check=False)
     facts = result["node_facts"]
     assert facts["accelerators"] == [] and facts["driver_version"] is None
     ctr = facts["containerd"]
-    assert ctr["present"] and ctr["version"].startswith("1.6.") and ctr["config_version"] == 2
+    assert ctr["present"] and ctr["version"].startswith(expect["containerd"])
+    assert ctr["config_version"] == expect["version"] and ctr["cdi_enabled"] is (expect["version"] == 3)
     assert ctr["runtimes"] == ["runc", "runsc"] and ctr["warnings"] == []
     assert ctr["imports"] == ["/etc/containerd/conf.d/60-gvisor.toml"]
     print(json.dumps(facts, indent=1))
