@@ -241,6 +241,16 @@ def test_plugin_tables_keeps_headers_and_skips_other_plugins():
     assert nf.parse_table_header('  ["x", "y"],') is None
 
 
+def test_bus_id_falls_back_to_the_proc_directory_name(tmp_path):
+    # (fixture directories avoid ':' in file names, which ansible-test sanity forbids; the real ones have it)
+    gpu = tmp_path / "proc/driver/nvidia/gpus/0000:3b:00.0"
+    gpu.mkdir(parents=True)
+    (gpu / "information").write_text("Model: \t\t NVIDIA L40S\nGPU UUID: \t GPU-1\n")
+    facts = nf.gather(str(tmp_path), node_name="n")
+    assert facts["accelerators"][0]["pci_bus_id"] == "0000:3b:00.0"
+    assert facts["accelerators"][0]["model"] == "NVIDIA L40S" and facts["driver_version"] is None
+
+
 def test_nvidia_smi_only(tmp_path):
     """A driver container (no /proc/driver/nvidia in this mount namespace) but nvidia-smi works."""
     facts = nf.gather(str(tmp_path), run=fake_runner({"nvidia-smi": SMI}), node_name="n")
