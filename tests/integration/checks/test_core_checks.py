@@ -88,6 +88,15 @@ def assert_probes_cleaned(kubectl, result):
         assert ns["metadata"]["name"] not in created or ns["metadata"].get("deletionTimestamp"), ns["metadata"]
 
 
+def assert_cluster_scoped_cleaned(kubectl, result):
+    """The ClusterQueues/ResourceFlavors this run created are gone or being deleted (others' runs may be live)."""
+    made = [(e["title"].split()[1].lower() + "s", e["response"]["metadata"]["name"]) for e in result["evidence"]
+            if e["title"].startswith(("create ClusterQueue", "create ResourceFlavor")) and e.get("response")]
+    for plural, name in made:
+        got = kubectl.run("get", plural, name, "-o", "json", check=False)
+        assert got.returncode != 0 or json.loads(got.stdout)["metadata"].get("deletionTimestamp"), (plural, name)
+
+
 def ansible_module(module, args, check_mode=False):
     """Run the module through the `ansible` CLI, as a user would; return the host's result dict."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_BASE, ANSIBLE_NOCOLOR="1",
@@ -241,10 +250,7 @@ def test_gang_scheduling_implemented_and_workloads_cleaned(lab_kubeconfig, kubec
             break
         time.sleep(2)
     assert not left, "Workloads left behind in %s: %s" % (probe_ns, [w["metadata"]["name"] for w in left])
-    own = [q for q in kubectl.json("get", "clusterqueues", "-l", "k8s-ai-conformance/run-id")["items"]
-           if q["metadata"]["labels"].get("k8s-ai-conformance/check") == "gang_scheduling"
-           and not q["metadata"].get("deletionTimestamp")]
-    assert not own, "probe ClusterQueues left behind: %s" % [q["metadata"]["name"] for q in own]
+    assert_cluster_scoped_cleaned(kubectl, result)
 
 
 def test_gang_scheduling_through_a_named_cluster_queue(lab_kubeconfig, kubectl):
@@ -281,9 +287,7 @@ def test_robust_controller_webhook_rejects_and_controllers_reconcile(lab_kubecon
         rejected = by_name["%s: an invalid custom resource is rejected by the webhook" % op]
         assert rejected["outcome"] == "passed" and 'admission webhook "' in rejected["detail"], rejected
         assert by_name["%s: a valid custom resource is accepted and reconciled" % op]["outcome"] == "passed"
-    assert not kubectl.json("get", "clusterqueues", "-l", "k8s-ai-conformance/probe=true")["items"] or all(
-        q["metadata"].get("deletionTimestamp")
-        for q in kubectl.json("get", "clusterqueues", "-l", "k8s-ai-conformance/probe=true")["items"])
+    assert_cluster_scoped_cleaned(kubectl, result)
 
 
 def test_robust_controller_without_operators_is_not_implemented(lab_kubeconfig):
