@@ -208,7 +208,8 @@ def gang_too_big(check, probe):
     probe.stays(gang, lambda j: j and j["spec"].get("suspend") and not job_pods(probe, "gang-too-big")
                 and not has_condition(workload_of(probe, kueue, "gang-too-big"), "Admitted"),
                 "Job gang-too-big stays suspended, not admitted, with 0 pods", seconds=5)
-    message = (condition(wl, "QuotaReserved") or {}).get("message", "")[:200]
+    refused = condition(wl, "QuotaReserved") or {}
+    message = "%s: %s" % (refused.get("reason"), (refused.get("message") or "")[:200])
     asked = ("%s per pod" % too_big[resource]) if too_big else "pods"
     return "%d pods asking %s %s: not admitted, 0 pods created (%s)" % (n, asked, resource, message)
 
