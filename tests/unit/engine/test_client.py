@@ -137,3 +137,25 @@ def test_discovery_is_cached_and_maps_kinds():
         cluster.resource("kueue.x-k8s.io/v1beta2", "Workload")
     obj = {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": "c"}}
     assert cluster.object_path(obj, "ns") == "/apis/resource.k8s.io/v1/namespaces/ns/resourceclaims/c"
+
+
+def test_validate_certs_false_disables_verification(kubeconfig_file):
+    assert Cluster.connect(kubeconfig_file).api_client.configuration.verify_ssl is True
+    assert Cluster.connect(kubeconfig_file, validate_certs=False).api_client.configuration.verify_ssl is False
+
+
+def test_request_sends_json_and_merge_patch():
+    cluster = FakeCluster()
+    seen = []
+    original = cluster._send
+
+    def spy(method, url, headers, body):
+        seen.append((method, headers["Content-Type"], body))
+        return original(method, url, headers, body)
+
+    cluster._send = spy
+    cluster.create("/api/v1/namespaces", {"metadata": {"name": "a"}}, dry_run=True)
+    cluster.patch("/api/v1/namespaces/a", {"metadata": {"labels": {"x": "y"}}})
+    assert seen[0] == ("POST", "application/json", {"metadata": {"name": "a"}})
+    assert seen[1][:2] == ("PATCH", "application/merge-patch+json")
+    assert cluster.log[0] == ("POST", "/api/v1/namespaces") and cluster.objects("namespaces") == []  # dry run
