@@ -139,9 +139,10 @@ def test_discovery_is_cached_and_maps_kinds():
     assert cluster.object_path(obj, "ns") == "/apis/resource.k8s.io/v1/namespaces/ns/resourceclaims/c"
 
 
-def test_validate_certs_false_disables_verification(kubeconfig_file):
-    assert Cluster.connect(kubeconfig_file).api_client.configuration.verify_ssl is True
-    assert Cluster.connect(kubeconfig_file, validate_certs=False).api_client.configuration.verify_ssl is False
+def test_validate_certs_false_disables_verification():
+    strict = dict(KUBECONFIG, clusters=[{"name": "lab", "cluster": {"server": "https://127.0.0.1:6443"}}])
+    assert Cluster.connect(strict).api_client.configuration.verify_ssl is True
+    assert Cluster.connect(strict, validate_certs=False).api_client.configuration.verify_ssl is False
 
 
 def test_request_sends_json_and_merge_patch():
@@ -151,6 +152,8 @@ def test_request_sends_json_and_merge_patch():
 
     def spy(method, url, headers, body):
         seen.append((method, headers["Content-Type"], body))
+        if method == "PATCH":  # the fake API has no PATCH; only the request shape matters here
+            return 200, b"{}"
         return original(method, url, headers, body)
 
     cluster._send = spy
