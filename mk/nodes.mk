@@ -3,7 +3,8 @@
 #   make nodes-image     debootstrap'd bookworm node image (cached rootfs under ~/.cache/k8s-ai-conformance/nodes)
 #   make runsc           runsc + containerd-shim-runsc-v1 from the gVisor Go module -> .lab/mirror/gvisor/<v>/x86_64
 #   make containerd2     containerd 2.x from its Go module (the second node: config version 3)
-#   make molecule-nodes  molecule scenario `nodes`: create, converge, idempotence, check, verify, side_effect, destroy
+#   make molecule-nodes  molecule scenario `nodes`: create, prepare, converge, idempotence, check, verify, side_effect,
+#                        destroy; with the lab up (.lab/kubeconfig answers) the RuntimeClass is created there too
 #   make unit-nodes      unit tests of the node facts parsers only
 NODES_DIR := $(ROOT)/tests/lab/nodes
 NODES_CACHE ?= $(HOME)/.cache/k8s-ai-conformance
@@ -68,6 +69,10 @@ molecule-nodes: venv nodes-image runsc containerd2
 	$(MAKE) nodes-mirror-up
 	status=0; $(MAKE) molecule-nodes-run || status=$$?; $(MAKE) nodes-mirror-down; exit $$status
 molecule-nodes-run:
+	kubeconfig=""; if [ -f .lab/kubeconfig ] && [ -x .lab/bin/kubectl ] && \
+	  timeout 10 .lab/bin/kubectl --kubeconfig .lab/kubeconfig get --raw /readyz >/dev/null 2>&1; then \
+	  kubeconfig=$(ROOT)/.lab/kubeconfig; fi; \
+	NODES_KUBECONFIG=$$kubeconfig \
 	NODES_MIRROR_URL=$$(cat .lab/nodes-mirror.url) NODES_GVISOR_VERSION=$(GVISOR_LAB_VERSION) NODES_CONTAINERD2=$(CONTAINERD2) \
 	NODES_OCI_RUNTIME=$$(command -v runc || echo /usr/sbin/runc) \
 	  $(VENV)/bin/molecule test -s nodes

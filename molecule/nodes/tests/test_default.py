@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 
 import pytest
 import testinfra
@@ -121,3 +122,13 @@ def test_containerd_runs_a_container_with_the_runsc_shim(host):
         pytest.xfail("this VM refuses the shim's oom_score_adj write (EACCES); see roles/gvisor/README.md")
     assert out.rc == 0, out.stderr
     assert "gvisor" in out.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("NODES_KUBECONFIG"), reason="no cluster given (NODES_KUBECONFIG)")
+def test_runtimeclass_created_through_the_api(host):
+    kubectl = os.path.join(ROOT, ".lab", "bin", "kubectl")
+    out = subprocess.run([kubectl, "--kubeconfig", os.environ["NODES_KUBECONFIG"], "get", "runtimeclass",
+                          "gvisor-molecule-nodes", "-o", "json"], capture_output=True, text=True, check=True).stdout
+    runtime_class = json.loads(out)
+    assert runtime_class["handler"] == "runsc"
+    assert runtime_class["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "k8s_ai.conformance"
