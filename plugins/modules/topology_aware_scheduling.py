@@ -54,7 +54,7 @@ result:
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import has_condition  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import LABEL_PROBE, has_condition  # noqa: E402
 
 KUEUE_VERSIONS = ("kueue.x-k8s.io/v1beta2", "kueue.x-k8s.io/v1beta1", "kueue.x-k8s.io/v1alpha1")
 TOPOLOGY_LABEL_HINTS = ("topology.kubernetes.io/", "topology.", "rack", "block", "network-node-layer",
@@ -106,6 +106,8 @@ def nodes_have_topology_labels(check):
     if check.facts.get("kueue"):
         api = check.facts["kueue"]["Topology"]
         for topo in check.list("Topologies", check.cluster.path(api, "topologies")):
+            if (topo["metadata"].get("labels") or {}).get(LABEL_PROBE) == "true":
+                continue  # another run's probe, not the cluster's configuration
             levels += [lvl.get("nodeLabel") for lvl in (topo.get("spec") or {}).get("levels") or []]
     wanted = sorted(set(levels)) or None
     labelled = {}
