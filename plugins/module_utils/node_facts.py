@@ -678,6 +678,16 @@ def containerd_facts(root, run, config_path=CONTAINERD_CONFIG, cri_exclude_file=
         effective = CRI_V3 if file_version == 3 else CRI_V2
         other = CRI_V2 if effective == CRI_V3 else CRI_V3
         section = _dig(data, effective) or {}
+        if section and file_version == 2 and major is not None and major < 2 and path != config_path:
+            # containerd 1.x: an imported file that names the CRI plugin replaces its whole section.
+            names = set((section.get("containerd") or {}).get("runtimes") or {})
+            lost = sorted(set(runtimes) - names) + (["enable_cdi"] if cdi is not None and "enable_cdi" not in section
+                                                    else [])
+            if lost:
+                facts["warnings"].append(
+                    "%s replaces the whole [plugins.\"%s\"] section of the files before it, dropping %s (containerd "
+                    "%s merges imports per plugin)" % (path, CRI_V2[1], ", ".join(lost), version))
+            cdi, default_runtime, runtimes = None, None, {}
         if _dig(data, other + ("containerd", "runtimes")) or _dig(data, other + ("enable_cdi",)) is not None:
             facts["warnings"].append(
                 "%s: [%s] tables are ignored under config version %s" % (path, ".".join(other), file_version))
@@ -701,7 +711,13 @@ def containerd_facts(root, run, config_path=CONTAINERD_CONFIG, cri_exclude_file=
         cdi = major >= 2  # built-in default: off on 1.x, on since 2.0
     facts["cdi_enabled"] = cdi
     facts["default_runtime"] = default_runtime or "runc"
-    runtimes.setdefault(facts["default_runtime"], {"source": "built-in default"})
+    if facts["default_runtime"] not in runtimes:
+        if runtimes and facts["default_runtime"] == "runc" and major is not None and major < 2:
+            # seen on 1.6: naming any runtime drops the built-in runc, and the CRI plugin needs its default runtime
+            facts["warnings"].append("default runtime runc is not defined next to %s: containerd %s then has no "
+                                     "runc runtime" % (", ".join(sorted(runtimes)), version))
+        else:
+            runtimes[facts["default_runtime"]] = {"source": "built-in default"}
     facts["runtimes"] = sorted(runtimes)
     facts["runtime_details"] = runtimes
     facts["warnings"].extend(errors)

@@ -20,9 +20,10 @@ PROBE_ROOTFS = "/var/lib/gvisor-probe/rootfs"
 # What each platform is (molecule.yml): containerd version, config schema, CRI plugin key, a main-config setting.
 EXPECT = {
     "k8sai-node-0": {"containerd": "1.6.", "version": 2, "cri": "io.containerd.grpc.v1.cri",
-                     "own_setting": 'bin_dir = "/usr/lib/cni"', "carried": True},
+                     "own_setting": 'bin_dir = "/usr/lib/cni"', "carried": True, "runsc_config": []},
     "k8sai-node-v3": {"containerd": "2.", "version": 3, "cri": "io.containerd.cri.v1.runtime",
-                      "own_setting": "max_container_log_line_size = 4096", "carried": False},
+                      "own_setting": "max_container_log_line_size = 4096", "carried": False,
+                      "runsc_config": ['nvproxy = "true"', 'overlay2 = "root:self"', 'platform = "systrap"']},
 }
 
 
@@ -61,7 +62,10 @@ def test_dropin_uses_the_table_of_the_config_version(host, expect):
     assert other not in text
     assert ("CRI plugin tables copied from /etc/containerd/config.toml" in text) is expect["carried"]
     assert 'ConfigPath = "/etc/containerd/runsc.toml"' in text
-    assert 'binary_name = "/usr/local/bin/runsc"' in host.file("/etc/containerd/runsc.toml").content_string
+    shim_options = host.file("/etc/containerd/runsc.toml").content_string
+    assert 'binary_name = "/usr/local/bin/runsc"' in shim_options
+    flags = shim_options.split("[runsc_config]", 1)[1]
+    assert [line.strip() for line in flags.splitlines() if line.strip()] == expect["runsc_config"]
 
 
 def test_containerd_running_and_sees_runsc_without_losing_its_settings(host, expect):

@@ -173,7 +173,7 @@ def test_nvidia_node(toml_impl):
     run = fake_runner({
         "nvidia-smi": SMI,
         "nvidia-ctk": "NVIDIA Container Toolkit CLI version 1.17.5\ncommit: f785e90\n",
-        "containerd": "containerd containerd.io 1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da\n",
+        "containerd": "containerd github.com/containerd/containerd/v2 v2.0.4 1a43cb6a1035441f9aca8f5666a9b3ef\n",
     })
     facts = nf.gather(fixture("nvidia"), run=run, node_name="gpu-node-0")
     assert facts["driver_version"] == "570.133.20"
@@ -189,7 +189,7 @@ def test_nvidia_node(toml_impl):
     assert facts["cdi_spec_files"] == ["/etc/cdi/nvidia.yaml", "/var/run/cdi/nvidia-mig.json"]
     assert facts["cdi_kinds"] == ["nvidia.com/gpu", "nvidia.com/mig"]
     ctr = facts["containerd"]
-    assert ctr["present"] and ctr["version"] == "1.7.27" and ctr["config_version"] == 2
+    assert ctr["present"] and ctr["version"] == "2.0.4" and ctr["config_version"] == 2  # 2.x migrates version 2
     assert ctr["imports"] == ["/etc/containerd/conf.d/10-cdi.toml", "/etc/containerd/conf.d/50-nvidia.toml",
                               "/etc/containerd/conf.d/60-gvisor.toml"]
     assert ctr["cdi_enabled"] is True  # main says false, the drop-in imported later says true
@@ -201,6 +201,17 @@ def test_nvidia_node(toml_impl):
         "ConfigPath": "/etc/containerd/runsc.toml"}
     assert ctr["runtime_details"]["nvidia"]["BinaryName"] == "/usr/bin/nvidia-container-runtime"
     assert ctr["warnings"] == []
+
+
+def test_containerd_1x_replaces_the_cri_section_per_import():
+    """The same tree on containerd 1.7: each drop-in naming the CRI plugin replaces the section before it."""
+    run = fake_runner({"containerd": "containerd containerd.io 1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da\n"})
+    ctr = nf.gather(fixture("nvidia"), run=run, node_name="n")["containerd"]
+    assert ctr["runtimes"] == ["runsc"]  # 60-gvisor.toml wins; runc and nvidia are gone, CDI back to off
+    assert ctr["cdi_enabled"] is False
+    assert any("50-nvidia.toml replaces the whole" in w and "dropping enable_cdi" in w for w in ctr["warnings"])
+    assert any("10-cdi.toml replaces the whole" in w and "dropping runc" in w for w in ctr["warnings"])
+    assert any("default runtime runc is not defined next to runsc" in w for w in ctr["warnings"])
 
 
 def test_cri_tables_for_a_1x_dropin():
