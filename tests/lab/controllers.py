@@ -9,21 +9,21 @@ become ExternalName Services pointing at the loopback address the webhook server
 server dials <externalName>:<service port>; EndpointSlices may not point at loopback).
 """
 
+import base64
 import hashlib
 import json
 import os
 import subprocess
 import time
 
-import yaml
-
 import lab
+import yaml
 
 CONTROLLERS = {
     "kueue": {
         "version_key": "KUEUE_VERSION", "module": "sigs.k8s.io/kueue", "namespace": "kueue-system",
         "configmap": "kueue-manager-config", "config_key": "controller_manager_config.yaml",
-        "crd": "workloads.kueue.x-k8s.io",
+        "crd": "workloads.kueue.x-k8s.io", "cert_secret": "kueue-webhook-server-cert",
         "services": {"kueue-webhook-service": lab.WEBHOOK_HOSTS["kueue"],
                      "kueue-visibility-server": lab.WEBHOOK_HOSTS["kueue-visibility"]},
         "webhooks": ["kueue-validating-webhook-configuration", "kueue-mutating-webhook-configuration"],
@@ -32,7 +32,9 @@ CONTROLLERS = {
     "jobset": {
         "version_key": "JOBSET_VERSION", "module": "sigs.k8s.io/jobset", "namespace": "jobset-system",
         "configmap": "jobset-manager-config", "config_key": "controller_manager_config.yaml",
-        "crd": "jobsets.jobset.x-k8s.io",
+        "crd": "jobsets.jobset.x-k8s.io", "cert_secret": "jobset-webhook-server-cert",
+        # JobSet's cert rotator waits for the files in this fixed directory, whatever its config says.
+        "cert_dir": "/tmp/k8s-webhook-server/serving-certs",
         "services": {"jobset-webhook-service": lab.WEBHOOK_HOSTS["jobset"]},
         "webhooks": ["jobset-validating-webhook-configuration", "jobset-mutating-webhook-configuration"],
         "health": "jobset-health",
@@ -80,11 +82,15 @@ def install(name):
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + spec["crd"])
 
 
+def cert_dir(name):
+    return CONTROLLERS[name].get("cert_dir") or os.path.join(lab.STATE, name + "-certs")
+
+
 def host_config(name, cluster_config):
     """The cluster's controller configuration with what a host process needs changed."""
     spec = CONTROLLERS[name]
     cfg = dict(cluster_config or {})
-    certs = os.path.join(lab.STATE, name + "-certs")
+    certs = cert_dir(name)
     os.makedirs(certs, exist_ok=True)
     webhook_host = spec["services"][next(iter(spec["services"]))]
     cfg["webhook"] = dict(cfg.get("webhook") or {}, host=webhook_host, port=443, certDir=certs)
@@ -113,8 +119,35 @@ def point_services_at_host(name):
                     content_type="application/merge-patch+json")
 
 
+def _sync_cert_secret(name):
+    """Do what the kubelet does for the controller's Pod: project its certificate Secret into files.
+
+    The controllers' cert rotator fills the Secret and then waits until the mounted files match it."""
+    spec = CONTROLLERS[name]
+    secret = lab.Api().get("/api/v1/namespaces/%s/secrets/%s" % (spec["namespace"], spec["cert_secret"]))[1]
+    data = secret.get("data") or {}
+    if not data.get("tls.crt"):
+        return False
+    certs = cert_dir(name)
+    os.makedirs(certs, exist_ok=True)
+    for key, value in data.items():
+        path = os.path.join(certs, key)
+        content = base64.b64decode(value)
+        current = None
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                current = f.read()
+        if current != content:
+            with open(path + ".tmp", "wb") as f:
+                f.write(content)
+            os.replace(path + ".tmp", path)
+    return True
+
+
 def _webhooks_ready(name):
     api = lab.Api()
+    if not _sync_cert_secret(name):
+        return False
     for kind, config in (("validatingwebhookconfigurations", CONTROLLERS[name]["webhooks"][0]),
                          ("mutatingwebhookconfigurations", CONTROLLERS[name]["webhooks"][1])):
         obj = api.get("/apis/admissionregistration.k8s.io/v1/%s/%s" % (kind, config))[1]
@@ -150,7 +183,8 @@ def attach(state, install_manifests=True, install=None, names=("jobset", "kueue"
         with open(path, "w") as f:
             f.write(text)
         point_services_at_host(name)
-        lab._start(state, name, [os.path.join(lab.BIN, name), "--config=" + path],
+        _sync_cert_secret(name)
+        lab._start(state, name, [os.path.join(lab.BIN, name), "--config=" + path, "--kubeconfig=" + lab_kubeconfig],
                    env={"KUBECONFIG": lab_kubeconfig, "POD_NAMESPACE": spec["namespace"]})
         state["processes"][name]["config"] = digest
         lab._save(state)

@@ -83,8 +83,10 @@ def _go_build(name, module_dir, package, output, ldflags="-s -w"):
     """go build with a stamp so a warm `make lab` does not even link."""
     stamp = output + ".stamp"
     key = "%s %s %s %s" % (_tree_hash(module_dir), json.dumps(versions(), sort_keys=True), package, ldflags)
-    if os.path.exists(output) and os.path.exists(stamp) and open(stamp).read() == key:
-        return False
+    if os.path.exists(output) and os.path.exists(stamp):
+        with open(stamp) as f:
+            if f.read() == key:
+                return False
     log("building %s (cold builds take minutes; later ones hit the Go build cache)" % name)
     # scheduler-library (a Kueue dependency) is served by the module proxy but missing from the checksum
     # database; its hash is pinned in our go.sum instead.
@@ -272,9 +274,9 @@ def _start(state, name, argv, env=None):
     if old and _alive(old["pid"]):
         return
     os.makedirs(LOGS, exist_ok=True)
-    logf = open(os.path.join(LOGS, name + ".log"), "ab")
-    proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env=dict(os.environ, **(env or {})), cwd=LAB)
+    with open(os.path.join(LOGS, name + ".log"), "ab") as logf:
+        proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=dict(os.environ, **(env or {})), cwd=LAB)
     state["processes"][name] = {"pid": proc.pid, "argv": argv}
     _save(state)
 
@@ -352,7 +354,8 @@ def start_control_plane(state):
     ])
     kwok_kubeconfig = write_kubeconfig(os.path.join(LAB, "kwok.kubeconfig"), "kwok")
     _start(state, "kwok", [
-        os.path.join(BIN, "kwok"), "--kubeconfig=" + kwok_kubeconfig, "--config=" + os.path.join(HERE, "kwok-stages.yaml"),
+        os.path.join(BIN, "kwok"), "--kubeconfig=" + kwok_kubeconfig,
+        "--config=" + os.path.join(HERE, "kwok-stages.yaml"),
         "--manage-all-nodes=false", "--manage-nodes-with-label-selector=" + LABEL_LAB + "=true",
         "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16", "--node-ip=10.244.0.1",
         "--server-address=127.0.0.1:%d" % PORTS["kwok"],
