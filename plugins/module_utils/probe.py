@@ -164,6 +164,9 @@ class Probe:
         with self.evidence.step("create probe namespace", "POST /api/v1/namespaces", request=body) as step:
             step.response = {"name": self.cluster.create("/api/v1/namespaces", body)["metadata"]["name"]}
         self._open = True
+        # Pods are refused until the namespace's default ServiceAccount exists (ServiceAccount admission).
+        account = self.cluster.path("v1", "serviceaccounts", self.namespace, "default")
+        self._poll(lambda: self.cluster.get(account, missing_ok=True), bool, True, min(30, self.timeout))
         return self
 
     def close(self):

@@ -31,6 +31,7 @@ class FakeCluster(Cluster):
         self.fail = {}  # (method, path prefix) -> (status, body) or Exception
         self.on_get = None  # hook(obj) -> obj, to evolve objects while a probe polls
         self._counter = 0
+        self.auto_service_accounts = True
 
     # --- helpers for tests
     def add(self, api_version, plural, obj, namespace=None):
@@ -110,6 +111,8 @@ class FakeCluster(Cluster):
                 meta["namespace"] = ns
             if "dryRun" not in query:
                 self.store[key] = obj
+                if plural == "namespaces" and self.auto_service_accounts:  # the SA controller, at once
+                    self.store[("v1", "serviceaccounts", meta["name"], "default")] = {"metadata": {"name": "default"}}
             return 201, copy.deepcopy(obj)
         if method == "DELETE":
             if key not in self.store:

@@ -176,3 +176,14 @@ def test_close_deletes_each_object_newest_first_then_swept_kinds_then_namespace(
         "/api/v1/namespaces/%s" % ns,
     ]
     assert cluster.store == {}
+
+
+def test_open_waits_for_the_default_service_account_but_never_fails_on_it():
+    cluster = FakeCluster()
+    cluster.auto_service_accounts = False
+    started = time.time()
+    probe = pr.Probe(cluster, "x", Evidence(), timeout=1, poll_interval=0.1).open()
+    assert 0.9 <= time.time() - started < 3  # waited (bounded by the timeout), then carried on
+    gets = [p for m, p in cluster.log if m == "GET" and p.endswith("/serviceaccounts/default")]
+    assert len(gets) >= 5 and gets[0] == "/api/v1/namespaces/%s/serviceaccounts/default" % probe.namespace
+    probe.close()
