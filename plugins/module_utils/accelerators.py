@@ -100,8 +100,10 @@ def finish(drivers):
     for info in drivers.values():
         info["pools"] = len(info["pools"])
         info["capacity"] = sorted(info["capacity"])
-        real_nodes = {n: c for n, c in info["nodes"].items() if not n.startswith("<")}
-        info["max_per_node"] = max(real_nodes.values()) if real_nodes else max(info["nodes"].values() or [0])
+        # Most devices one node can reach: its own plus every device not bound to a single node.
+        real_nodes = [c for n, c in info["nodes"].items() if not n.startswith("<")]
+        shared = sum(c for n, c in info["nodes"].items() if n.startswith("<"))
+        info["max_per_node"] = max(real_nodes or [0]) + shared
     return drivers
 
 
