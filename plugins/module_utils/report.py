@@ -506,7 +506,7 @@ class Report:
         for row in rows:
             res = self.results[row["check"]]
             out.append('<tr><td>%s</td><td><a href="#check-%s">%s</a></td><td>%s</td>'
-                       '<td><span class="pill %s">%s</span>%s</td><td>%s</td><td>%.2f s</td></tr>' % (
+                       '<td><span class="pill %s">%s</span>%s</td><td>%s</td><td class="t">%.2f s</td></tr>' % (
                            esc(row["section"]), esc(row["check"]), esc(row["id"]), esc(row["level"]),
                            _status_class(row["status"]), esc(row["status"]),
                            "" if row["verified"] else ' <span class="pill nv">not verified</span>',
@@ -685,6 +685,6 @@ th,td{border:1px solid #d1d9e0;padding:.35rem .5rem;text-align:left;vertical-ali
 details{border:1px solid #d1d9e0;border-radius:6px;margin:.5rem 0;padding:.4rem .8rem}
 summary{cursor:pointer}pre{background:#f6f8fa;padding:.6rem;overflow:auto;max-height:24rem;font-size:.85em}
 .ev{border-left:3px solid #d1d9e0;padding-left:.8rem;margin:.6rem 0}.ev h4{margin:.3rem 0}
-.notes{white-space:pre-line}
+.notes{white-space:pre-line}td.t{white-space:nowrap}
 footer{margin-top:2rem;color:#59636e;font-size:.85em}
 """
