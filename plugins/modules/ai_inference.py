@@ -16,9 +16,10 @@ description:
   - Positive - an HTTPRoute with two weighted backendRefs and a header match (the model-name header used by
     OpenAI-protocol routers) is Accepted by the Gateway with ResolvedRefs=True.
   - Positive - traffic - two small echo backends are deployed and I(requests) requests are sent through the
-    Gateway's address (or I(gateway_url)); the split must follow the weights and every request carrying the
-    header must reach the header's backend. When the Gateway has no address or it cannot be reached from the
-    controller, this part reports that it could not run - it is never passed on route status alone.
+    Gateway's address (or I(gateway_url)) from the controller, or, when the controller cannot reach the address,
+    from a client pod inside the cluster; the split must follow the weights and every request carrying the
+    header must reach the header's backend. When the Gateway has no address, or no request could be sent, this
+    part reports that it could not run - it is never passed on route status alone.
   - Negative - an HTTPRoute whose backend Service does not exist gets ResolvedRefs=False.
   - Optional - a service mesh (Istio, Linkerd, Kuma, Cilium, ...) is installed.
 version_added: "0.1.0"
@@ -89,7 +90,8 @@ except ImportError:  # pragma: no cover
     Request = urlopen = HTTPError = URLError = None
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import has_condition  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import WaitTimeout, has_condition  # noqa: E402
 
 GW = "gateway.networking.k8s.io/v1"
 CRDS = ["gatewayclasses.gateway.networking.k8s.io", "gateways.gateway.networking.k8s.io",
@@ -282,6 +284,65 @@ def send(url, headers, timeout=3.0):
     return "other", body.strip()[:80]
 
 
+def from_controller(check, base, total):
+    """(split counts, header counts, samples) of requests sent from the controller; OSError when unreachable."""
+    split, header, samples = {"a": 0, "b": 0, "other": 0}, {"a": 0, "b": 0, "other": 0}, []
+    for _ in range(total):
+        name, sample = send(base + "/", {"Host": SPLIT_HOST})
+        split[name] += 1
+        if len(samples) < 5:
+            samples.append(sample)
+    for _ in range(max(10, total // 5)):
+        name, _sample = send(base + "/", {"Host": SPLIT_HOST, check.params["header_name"]: HEADER_VALUE})
+        header[name] += 1
+    return split, header, samples
+
+
+def count_log(log):
+    """Counts from the in-cluster client's log lines 'S <answer>' (split) and 'H <answer>' (with header)."""
+    split, header = {"a": 0, "b": 0, "other": 0}, {"a": 0, "b": 0, "other": 0}
+    for line in log.splitlines():
+        kind, _, answer = line.partition(" ")
+        target = split if kind == "S" else header if kind == "H" else None
+        if target is not None:
+            target["a" if "backend=a" in answer else "b" if "backend=b" in answer else "other"] += 1
+    return split, header
+
+
+def from_cluster(check, probe, base, total):
+    """The same requests sent by a client pod inside the cluster (gateways often have in-cluster addresses only)."""
+    fetch = 'wget -q -T 3 -O - --header "Host: %s"' % SPLIT_HOST
+    script = ('for i in $(seq %d); do r=$(%s %s/ 2>/dev/null | head -1); echo "S ${r:-none}"; done; '
+              'for i in $(seq %d); do r=$(%s --header "%s: %s" %s/ 2>/dev/null | head -1); echo "H ${r:-none}"; done; '
+              'echo "DO""NE"' % (total, fetch, base, max(10, total // 5), fetch, check.params["header_name"],
+                             HEADER_VALUE, base))
+    pod = probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "traffic-client"}, "spec": {
+        "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "tolerations": TOLERATE_ALL,
+        "containers": [{"name": "client", "image": check.params["echo_image"], "command": ["sh", "-c", script]}]}})
+    path = check.cluster.path("v1", "pods", probe.namespace, pod["metadata"]["name"], "log")
+
+    def log():
+        try:
+            return read_text(check.cluster, path)
+        except ClusterError as exc:
+            return "ERROR: %s" % exc
+    try:
+        text = probe.wait_until(log, lambda t: "DONE" in t, "in-cluster client finished its requests")
+    except WaitTimeout as exc:
+        check.cannot_run("the Gateway at %s was not reachable from the controller, and the in-cluster client left "
+                         "no result (no real container ran?): %s" % (base, str(exc.last or "empty log")[:200]))
+    split, header = count_log(text)
+    return split, header, text.splitlines()[:5]
+
+
+def read_text(cluster, path):
+    status, raw = cluster._send("GET", path, {"Accept": "*/*"}, None)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+    if not 200 <= status <= 299:
+        raise ClusterError("GET %s failed (%s): %s" % (path, status, text[:200]))
+    return text
+
+
 def traffic_follows_route(check, probe):
     check.require(check.facts.get("route_ready"), "the HTTPRoute was not ready; no traffic sent")
     for name in ("a", "b"):
@@ -289,27 +350,22 @@ def traffic_follows_route(check, probe):
                        lambda p: (p.get("status") or {}).get("phase") == "Running", "echo-%s running" % name)
     base = gateway_base_url(check)
     total = max(10, int(check.params["requests"]))
-    split, header, samples = {"a": 0, "b": 0, "other": 0}, {"a": 0, "b": 0, "other": 0}, []
-    started = time.time()
+    started, where = time.time(), "the controller"
     try:
-        first, _ = send(base + "/", {"Host": SPLIT_HOST})
-        split[first] += 1
-        for _ in range(1, total):
-            name, sample = send(base + "/", {"Host": SPLIT_HOST})
-            split[name] += 1
-            if len(samples) < 5:
-                samples.append(sample)
-        for _ in range(max(10, total // 5)):
-            name, sample = send(base + "/", {"Host": SPLIT_HOST, check.params["header_name"]: HEADER_VALUE})
-            header[name] += 1
+        split, header, samples = from_controller(check, base, total)
     except (URLError, OSError) as exc:
-        check.cannot_run("the Gateway at %s could not be reached from the controller: %s" % (base, exc))
-    check.record("send requests through the Gateway", "GET %s/ (Host %s) x%d, with header x%d"
+        if check.params.get("gateway_url"):  # the user's URL: no guessing
+            check.cannot_run("the Gateway at %s could not be reached from the controller: %s" % (base, exc))
+        check.note("the Gateway at %s was not reachable from the controller (%s); traffic sent from a pod"
+                   % (base, exc))
+        split, header, samples = from_cluster(check, probe, base, total)
+        where = "a pod in the cluster"
+    check.record("send requests through the Gateway from %s" % where, "GET %s/ (Host %s) x%d, with header x%d"
                  % (base, SPLIT_HOST, total, sum(header.values())),
                  response={"split": split, "header": header, "samples": samples}, duration_s=time.time() - started)
     ok, detail = evaluate_traffic(split, header, check.params["weights"])
     check.require(ok, detail)
-    return detail
+    return "%s (from %s)" % (detail, where)
 
 
 def missing_backend_unresolved(check, probe):

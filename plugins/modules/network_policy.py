@@ -120,8 +120,8 @@ def client_result(check, probe, name):
     pod = probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
         "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "tolerations": TOLERATE_ALL, "containers": [{
             "name": "client", "image": check.params["probe_image"],
-            "command": ["sh", "-c", "if wget -q -T 5 -O - http://%s:8080/ ; then echo RESULT=open; "
-                                    "else echo RESULT=blocked; fi" % host]}]}})
+            "command": ["sh", "-c", "if wget -q -T 5 -O - http://%s:8080/ ; then echo RESULT\"=open\"; "
+                                    "else echo RESULT\"=blocked\"; fi" % host]}]}})
     path = check.cluster.path("v1", "pods", probe.namespace, name, "log")
     try:
         probe.wait_for(pod, lambda p: (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"),

@@ -252,3 +252,27 @@ def test_high_performance_networking_behaviour():
     result = run(high_performance_networking, nic_cluster(impossible_allocates=True))
     assert outcome(result, "no node has stays unallocated") == "failed"
     assert result["status"] == "Partially Implemented"
+
+
+def test_in_cluster_client_log_counts():
+    log = "S backend=a\nS backend=b\nS none\nH backend=b\nH backend=a\nnoise\nDONE\n"
+    split, header = ai_inference.count_log(log)
+    assert split == {"a": 1, "b": 1, "other": 1} and header == {"a": 1, "b": 1, "other": 0}
+
+
+def test_ai_inference_falls_back_to_an_in_cluster_client():
+    """The Gateway's address is not reachable from the controller (nothing listens on 127.0.0.1:80 here): a
+    client pod inside the cluster sends the requests and its log is counted."""
+    lines = ["S backend=%s" % ("b" if i % 5 == 4 else "a") for i in range(50)] + ["H backend=b"] * 10 + ["DONE"]
+    fake = gateway_cluster(address="127.0.0.1")
+    fake.route("GET", "/api/v1/namespaces/", lambda m, p, q, b: (200, "\n".join(lines))
+               if p.endswith("/traffic-client/log") else None)
+    result = run(ai_inference, fake, requests=50)
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert "from a pod in the cluster" in detail(result, "traffic splits")
+    assert "not reachable from the controller" in result["notes"]
+
+    fake = gateway_cluster(address="127.0.0.1")  # no log: the client never ran
+    result = run(ai_inference, fake, requests=50)
+    assert outcome(result, "traffic splits") == "error" and "in-cluster client left no result" in detail(
+        result, "traffic splits")
