@@ -17,7 +17,8 @@ description:
     version the node's driver reports equals what the ResourceSlices of that node advertise; mismatches are
     listed per node.
   - Static part 3 - with I(node_facts), the container runtime of every accelerator node is configured for
-    device injection (containerd present, CDI enabled, CDI spec files present).
+    device injection - containerd with CDI enabled and CDI spec files (what DRA drivers use), or a vendor
+    runtime handler (C(nvidia), ...) for device-plugin setups.
   - Optional part - the DRA driver's kubelet-plugin DaemonSet is fully ready.
   - Without I(node_facts) only what the API shows is verified and the notes say that node-side verification
     needs hosts in the C(accelerator_nodes) inventory group.
@@ -83,6 +84,7 @@ result:
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators import attribute_value  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 
+VENDOR_RUNTIMES = ("nvidia", "amd", "rocm", "intel", "habana", "neuron")  # legacy runtime-hook handlers
 ARGUMENT_SPEC = {
     "node_facts": {"type": "dict", "default": {}},
     "drivers": {"type": "list", "elements": "str", "default": []},
@@ -167,18 +169,27 @@ def runtime_problems(node_facts):
         if not facts.get("accelerators") and not facts.get("driver_version"):
             continue
         runtime = facts.get("containerd") or {}
+        vendor_runtimes = [r for r in runtime.get("runtimes") or [] if any(v in r.lower() for v in VENDOR_RUNTIMES)]
         missing = []
         if not runtime.get("present"):
             missing.append("containerd not found")
-        elif not runtime.get("cdi_enabled"):
-            missing.append("CDI not enabled in containerd %s" % (runtime.get("version") or ""))
-        if not facts.get("cdi_spec_files"):
-            missing.append("no CDI spec files")
-        if missing:
-            problems.append("%s: %s" % (name, ", ".join(missing)))
+        elif runtime.get("cdi_enabled") and facts.get("cdi_spec_files"):
+            ok.append("%s (containerd %s, CDI with %d spec file(s))" % (name, runtime.get("version") or "?",
+                                                                     len(facts["cdi_spec_files"])))
+            continue
+        elif vendor_runtimes:
+            ok.append("%s (containerd %s, runtime handler %s)" % (name, runtime.get("version") or "?",
+                                                                   ", ".join(vendor_runtimes)))
+            continue
         else:
-            ok.append("%s (containerd %s, %d CDI spec(s))" % (name, runtime.get("version") or "?",
-                                                            len(facts["cdi_spec_files"])))
+            if runtime.get("cdi_enabled") is None:
+                missing.append("CDI setting of containerd unknown")
+            elif not runtime.get("cdi_enabled"):
+                missing.append("CDI not enabled in containerd %s" % (runtime.get("version") or ""))
+            if not facts.get("cdi_spec_files"):
+                missing.append("no CDI spec files")
+            missing.append("no accelerator runtime handler")
+        problems.append("%s: %s" % (name, ", ".join(missing)))
     return ok, problems
 
 

@@ -318,3 +318,15 @@ def test_topology_aware_scheduling_behaviour():
     assert outcome(result, "all pods in one domain") == "failed" and "spread over 2" in detail(result, "one domain")
     result = run(topology_aware_scheduling, kueue_cluster(admit_too_wide=True))
     assert outcome(result, "fits no single domain") == "failed"
+
+
+def test_runtime_configuration_cdi_or_vendor_handler():
+    legacy = dict(FACTS_OK, cdi_spec_files=[], containerd={"present": True, "version": "1.7.2", "cdi_enabled": False,
+                                                           "runtimes": ["runc", "nvidia"]})
+    unknown = dict(FACTS_OK, containerd={"present": True, "version": None, "cdi_enabled": None, "runtimes": ["runc"]})
+    absent = dict(FACTS_OK, containerd={"present": False})
+    ok, problems = driver_runtime_management.runtime_problems(
+        {"a": FACTS_OK, "b": legacy, "c": unknown, "d": absent, "cpu": {"accelerators": []}})
+    assert [o.split()[0] for o in ok] == ["a", "b"] and "runtime handler nvidia" in ok[1]
+    assert problems[0].startswith("c: CDI setting of containerd unknown")
+    assert problems[1] == "d: containerd not found"
