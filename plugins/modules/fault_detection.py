@@ -13,7 +13,8 @@ description:
   - Static - a fault detector (node-problem-detector or an equivalent, e.g. a GPU health monitor) reports node
     conditions beyond the kubelet's own (Ready, MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable) on
     every accelerator node (nodes with DRA devices or device-plugin accelerators).
-  - Positive - the detector is alive - those conditions were refreshed within I(max_age) seconds.
+  - Static - the detector is alive - those conditions were refreshed within I(max_age) seconds (read, not probed,
+    so it also runs in check mode).
   - Optional - device-level health reaches the scheduler - the DRA device taint API (DeviceTaintRule) is served or
     ResourceSlices carry device taints.
   - Faults are not injected (that would disturb the nodes); the notes say so.
@@ -61,7 +62,7 @@ ARGUMENT_SPEC = {
 
 def verify(check):
     check.static("a fault detector reports conditions on every accelerator node", detector_conditions)
-    check.positive("the detector's conditions are fresh", conditions_fresh)
+    check.static("the detector is alive: its conditions are fresh", conditions_fresh)
     check.static("device health reaches the scheduler (DRA device taints)", device_taints, required=False)
     check.note("faults are not injected; detection is verified from the conditions the detector reports")
 
@@ -103,7 +104,7 @@ def detector_conditions(check):
                                                  ("; fault reported on %s" % ", ".join(faulty[:5])) if faulty else "")
 
 
-def conditions_fresh(check, probe):
+def conditions_fresh(check):
     by_node = check.facts.get("by_node") or check.fail("no detector conditions")
     now, stale = time.time(), []
     for node, conds in sorted(by_node.items()):
