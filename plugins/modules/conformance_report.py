@@ -403,6 +403,15 @@ def plan(module):
                            "server_version"})
     if result["version"] is None:
         result["version"], result["version_reason"] = FALLBACK_VERSION, "fallback"
+    elif result["version_reason"] == "pinned" and result["server_version"]:
+        try:
+            server_minor = catalog.parse_minor(result["server_version"], "server version")
+        except catalog.CatalogError:
+            server_minor = None
+        if server_minor and server_minor != result["version"]:
+            warnings.append("checklist v%s is pinned but the API server runs %s; a submission for v%s needs a "
+                            "v%s cluster" % (result["version"], result["server_version"], result["version"],
+                                             result["version"]))
 
     if params.get("template"):
         try:
