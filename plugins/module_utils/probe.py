@@ -120,7 +120,8 @@ def short_state(obj):
     if not isinstance(obj, dict):
         return str(obj)
     meta = obj.get("metadata") or {}
-    conds = ["%s=%s%s" % (c.get("type"), c.get("status"), (" (%s)" % c["reason"]) if c.get("reason") else "")
+    conds = ["%s=%s%s%s" % (c.get("type"), c.get("status"), (" (%s)" % c["reason"]) if c.get("reason") else "",
+                            (": " + c["message"][:160]) if c.get("status") != "True" and c.get("message") else "")
              for c in (obj.get("status") or {}).get("conditions") or []]
     return "%s/%s%s" % (obj.get("kind", "?"), meta.get("name", "?"), (" [" + ", ".join(conds) + "]") if conds else "")
 

@@ -101,30 +101,29 @@ def external_metrics_available(check):
     return "%s Available" % available_apiservice(check, "external.metrics.k8s.io")
 
 
-def deployment(check, probe):
+def deployment(check, probe, name):
     """A one-replica Deployment whose pods each hold an accelerator when DRA offers one."""
-    if "deployment" in check.facts:
-        return check.facts["deployment"]
     for api_version, kind in (("apps/v1", "ReplicaSet"), ("v1", "Pod"), ("resource.k8s.io/v1", "ResourceClaim")):
         probe.also_clean(api_version, kind)  # made by controllers for our Deployment
-    pod = pod_manifest("x", labels={"app": "hpa-probe"})
+    claims = None
     device_class, _ = pick_device_class(check.dra_devices)
     if device_class:
         probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
-                      "metadata": {"name": "accel"}, "spec": {"spec": {"devices": {"requests": [
+                      "metadata": {"name": name}, "spec": {"spec": {"devices": {"requests": [
                           {"name": "accel", "exactly": {"deviceClassName": device_class}}]}}}})
-        pod = pod_manifest("x", labels={"app": "hpa-probe"}, claims={"accel": {"resourceClaimTemplateName": "accel"}})
+        claims = {"accel": {"resourceClaimTemplateName": name}}
+    pod = pod_manifest("x", labels={"app": name}, claims=claims)
     pod["spec"]["restartPolicy"] = "Always"
-    probe.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hpa-probe"}, "spec": {
-        "replicas": 1, "selector": {"matchLabels": {"app": "hpa-probe"}},
-        "template": {"metadata": {"labels": {"app": "hpa-probe"}}, "spec": pod["spec"]}}})
-    check.facts["deployment"] = "hpa-probe" + (" (pods hold a %s device)" % device_class if device_class else "")
-    return check.facts["deployment"]
+    probe.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name}}, "spec": pod["spec"]}}})
+    return name + (" (pods hold a %s device)" % device_class if device_class else "")
 
 
 def hpa(name, metric, target):
+    """An HPA named like the Deployment it scales (one HPA per Deployment: two would be AmbiguousSelector)."""
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": name}, "spec": {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "hpa-probe"},
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         "minReplicas": 1, "maxReplicas": 2,
         "metrics": [{"type": "Pods", "pods": {"metric": {"name": metric},
                                               "target": {"type": "AverageValue", "averageValue": target}}}]}}
@@ -132,7 +131,7 @@ def hpa(name, metric, target):
 
 def hpa_scales(check, probe):
     check.require(check.facts.get("metric"), "no custom metric to scale on (no custom metrics API)")
-    target = deployment(check, probe)
+    target = deployment(check, probe, "on-metric")
     obj = probe.create(hpa("on-metric", check.facts["metric"], check.params["target_average_value"]))
     obj = probe.wait_for(obj, lambda h: has_condition(h, "AbleToScale") and has_condition(h, "ScalingActive")
                          and (h.get("status") or {}).get("currentMetrics"),
@@ -145,7 +144,7 @@ def hpa_scales(check, probe):
 
 def hpa_reports_missing_metric(check, probe):
     check.require(check.facts.get("metric"), "no custom metrics API: the failure case is only meaningful beside it")
-    deployment(check, probe)
+    deployment(check, probe, "missing-metric")
     obj = probe.create(hpa("missing-metric", MISSING_METRIC, "1"))
     obj = probe.wait_for(obj, lambda h: has_condition(h, "ScalingActive", "False"),
                          "HPA missing-metric reports ScalingActive=False")
