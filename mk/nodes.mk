@@ -9,7 +9,6 @@
 NODES_DIR := $(ROOT)/tests/lab/nodes
 NODES_CACHE ?= $(HOME)/.cache/k8s-ai-conformance
 NODES_GO := $(NODES_DIR)/go
-NODES_MIRROR_PORT ?= 18088
 NODES_MIRROR_PID := $(ROOT)/.lab/nodes-mirror.pid
 GVISOR_MODULE_VERSION = $(shell sed -n 's/^[[:space:]]*gvisor\.dev\/gvisor \(v[^ ]*\).*/\1/p' $(NODES_GO)/go.mod | head -n1)
 # The lab's release name for that build: the pseudo-version's date-hash part (the go branch has no releases).
@@ -52,15 +51,16 @@ $(CONTAINERD2): $(NODES_CONTAINERD_GO)/go.mod $(NODES_CONTAINERD_GO)/go.sum
 	  -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD2_VERSION)" \
 	  -o $@ github.com/containerd/containerd/v2/cmd/containerd
 
-# Use the lab's mirror when it is up (mirror_url in .lab/lab.json), else serve .lab/mirror ourselves.
+# Serve .lab/mirror (the same tree the lab's mirror serves) on a free loopback port for the run, so the
+# scenario does not depend on the lab being up, or staying up, while it runs.
 nodes-mirror-up:
-	@url=$$($(PY) -c 'import json,urllib.request as u;m=json.load(open(".lab/lab.json"))["mirror_url"].rstrip("/");u.urlopen(m+"/gvisor/$(GVISOR_LAB_VERSION)/x86_64/runsc.sha512",timeout=3);print(m)' 2>/dev/null); \
-	if [ -z "$$url" ]; then \
-	  if ! curl -fs -o /dev/null http://127.0.0.1:$(NODES_MIRROR_PORT)/gvisor/$(GVISOR_LAB_VERSION)/x86_64/runsc.sha512; then \
-	    (cd .lab/mirror && exec setsid $(PY) -m http.server --bind 127.0.0.1 $(NODES_MIRROR_PORT) >/dev/null 2>&1) & echo $$! > $(NODES_MIRROR_PID); \
-	    for i in $$(seq 50); do curl -fs -o /dev/null http://127.0.0.1:$(NODES_MIRROR_PORT)/ && break; sleep 0.1; done; \
-	  fi; url=http://127.0.0.1:$(NODES_MIRROR_PORT); \
-	fi; echo "$$url" > .lab/nodes-mirror.url; echo "mirror: $$url"
+	@mkdir -p .lab/mirror; rm -f .lab/nodes-mirror.log; \
+	(cd .lab/mirror && exec setsid $(PY) -u -m http.server --bind 127.0.0.1 0 >$(ROOT)/.lab/nodes-mirror.log 2>&1) & \
+	echo $$! > $(NODES_MIRROR_PID); \
+	for i in $$(seq 100); do port=$$(sed -n 's/.* port \([0-9]*\).*/\1/p' .lab/nodes-mirror.log | head -n1); \
+	  [ -n "$$port" ] && break; sleep 0.1; done; \
+	[ -n "$$port" ] || { echo "nodes mirror did not start" >&2; exit 1; }; \
+	echo "http://127.0.0.1:$$port" > .lab/nodes-mirror.url; echo "mirror: http://127.0.0.1:$$port (.lab/mirror)"
 nodes-mirror-down:
 	@if [ -f $(NODES_MIRROR_PID) ]; then kill $$(cat $(NODES_MIRROR_PID)) 2>/dev/null || true; rm -f $(NODES_MIRROR_PID); fi
 
