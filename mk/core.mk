@@ -2,7 +2,7 @@
 PYTEST := $(PY) -m pytest
 PYTHON_PATHS := plugins tests bench
 
-.PHONY: unit lint lint-python lint-yaml lint-ansible sanity integration integration-tests
+.PHONY: unit lint lint-python lint-yaml lint-ansible sanity sanity-venv integration integration-tests
 unit: deps
 	$(PYTEST) -q -p no:cacheprovider tests/unit
 
@@ -13,8 +13,16 @@ lint-yaml: venv
 	$(VENV)/bin/yamllint -s .
 lint-ansible: deps
 	$(VENV)/bin/ansible-lint -q
-sanity: deps
-	$(PY) tests/tools/sanity.py
+SANITY_VENV := $(ROOT)/.venv-sanity
+ANSIBLE_TEST_REQS := $(VENV)/lib/python3.11/site-packages/ansible_test/_data/requirements
+sanity-venv: $(SANITY_VENV)/.installed
+$(SANITY_VENV)/.installed: requirements-dev.txt | venv
+	test -x $(SANITY_VENV)/bin/python || python3 -m venv $(SANITY_VENV)
+	$(SANITY_VENV)/bin/pip install -q "$$(grep '^ansible-core==' requirements-dev.txt)" \
+	  $$(for f in $(ANSIBLE_TEST_REQS)/sanity.*.txt; do echo -r $$f; done)
+	touch $@
+sanity: deps sanity-venv
+	$(SANITY_VENV)/bin/python tests/tools/sanity.py
 
 # The lab is started for the suite and always stopped, also when a test fails.
 integration: deps
