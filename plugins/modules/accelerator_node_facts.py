@@ -185,8 +185,8 @@ node_facts:
           type: bool
         runtimes:
           description: Runtime handler names the CRI plugin knows, including the default runtime. On containerd 1.x an
-            imported file that names the CRI plugin replaces the section of the files before it (as containerd does), and
-            the built-in C(runc) is not assumed once other runtimes are named.
+            imported file that names the CRI plugin replaces the section of the files before it (as containerd does),
+            and the built-in C(runc) is not assumed once other runtimes are named.
           type: list
           elements: str
           sample: [runc, runsc]
@@ -209,8 +209,8 @@ node_facts:
               main config (the gvisor role does that).
           type: dict
         warnings:
-          description: Tables containerd ignores (version mismatch), settings an import drops (containerd 1.x), a missing
-            default runtime, and unreadable config lines.
+          description: Tables containerd ignores (version mismatch), settings an import drops (containerd 1.x), a
+            missing default runtime, and unreadable config lines.
           type: list
           elements: str
 """
