@@ -17,10 +17,11 @@ description:
     points at the ClusterQueue fits its quota; its Workload is admitted, the Job unsuspended and all N pods are
     created and scheduled.
   - Negative case - a Job asking for more than the ClusterQueue (and every queue it could borrow from) holds stays
-    suspended, its Workload is not admitted, and NONE of its pods is ever created.
+    suspended, its Workload is not admitted, and NONE of its pods is ever created. It is queued on a probe-owned
+    ClusterQueue, so a refused Job never holds back other users' workloads in a real (StrictFIFO) queue.
   - The Jobs, their Workloads and the LocalQueue live in the probe namespace and are deleted with it.
 version_added: 0.1.0
-author: k8s_ai.conformance developers
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -141,17 +142,21 @@ def job(name, queue, n, requests):
             "spec": {"parallelism": n, "completions": n, "suspend": True, "backoffLimit": 0, "template": template}}
 
 
-def local_queue(check, probe):
-    """The probe's own LocalQueue and the ClusterQueue behind it (a probe-owned one when none is usable)."""
+def local_queue(check, probe, own=False):
+    """(LocalQueue name, ClusterQueue) for a probe Job: the cluster's queue, or a probe-owned one (own=True,
+    or when none is usable). Each is made once per check; the LocalQueues live in the probe namespace."""
     kueue = check.facts["kueue"]
     probe.also_clean(kueue, "Workload")  # Kueue makes them for our Jobs
     probe.also_clean("v1", "Pod")  # the Job controller makes them
-    if "local_queue" not in check.facts:
-        queue = check.facts["cluster_queue"] or probe_cluster_queue(check, probe, kueue)
-        probe.create({"apiVersion": kueue, "kind": "LocalQueue", "metadata": {"name": "probe"},
+    own = own or not check.facts["cluster_queue"]
+    queues = check.facts.setdefault("queues", {})
+    if own not in queues:
+        queue = probe_cluster_queue(check, probe, kueue) if own else check.facts["cluster_queue"]
+        name = "probe-own" if own else "probe"
+        probe.create({"apiVersion": kueue, "kind": "LocalQueue", "metadata": {"name": name},
                       "spec": {"clusterQueue": queue["metadata"]["name"]}})
-        check.facts["local_queue"] = ("probe", queue)
-    return check.facts["local_queue"]
+        queues[own] = (name, queue)
+    return queues[own]
 
 
 def probe_cluster_queue(check, probe, kueue):
@@ -197,7 +202,9 @@ def gang_fits(check, probe):
 
 def gang_too_big(check, probe):
     check.require("cluster_queue" in check.facts, "no usable ClusterQueue was found by the static part")
-    lq, queue = local_queue(check, probe)
+    # Refused on a probe-owned queue: an inadmissible Job at the head of a real StrictFIFO queue would hold
+    # back other users' workloads while we watch it.
+    lq, queue = local_queue(check, probe, own=True)
     resource, fits, too_big, n = quota_plan(check, queue)
     probe.create(job("gang-too-big", lq, n, too_big or fits))
     kueue = check.facts["kueue"]
@@ -211,7 +218,8 @@ def gang_too_big(check, probe):
     refused = condition(wl, "QuotaReserved") or {}
     message = "%s: %s" % (refused.get("reason"), (refused.get("message") or "")[:200])
     asked = ("%s per pod" % too_big[resource]) if too_big else "pods"
-    return "%d pods asking %s %s: not admitted, 0 pods created (%s)" % (n, asked, resource, message)
+    return "via probe-owned ClusterQueue %s: %d pods asking %s %s: not admitted, 0 pods created (%s)" % (
+        queue["metadata"]["name"], n, asked, resource, message)
 
 
 def main():
