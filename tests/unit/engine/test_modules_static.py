@@ -117,3 +117,32 @@ def test_robust_controller_without_operators_runs_nothing_else():
     result = run(robust_controller, cluster)
     assert result["status"] == "Not Implemented" and len(result["parts"]) == 1
     assert "none of jobset, kueue is installed" in result["parts"][0]["detail"]
+
+
+def test_secure_access_probes_the_node_with_most_free_devices():
+    from ansible_collections.k8s_ai.conformance.plugins.modules import secure_accelerator_access as sec
+
+    cluster = lab_cluster()  # gpu-0 has 8 devices, gpu-1 has 6
+    for i in range(4):  # another tenant holds 4 devices of gpu-0
+        cluster.add("resource.k8s.io/v1", "resourceclaims", {"metadata": {"name": "c%d" % i}, "status": {"allocation": {
+            "devices": {"results": [{"driver": "gpu.nvidia.com", "pool": "gpu-0", "device": "gpu-%d" % i}]}}}},
+            namespace="team")
+    check = Check("secure_accelerator_access", {"timeout": 1}, cluster=cluster)
+    sec.accelerators_mediated(check)
+    node, in_use = sec.freest_node(check, 2)
+    assert node == "gpu-1" and in_use == set()  # 6 free beats 8 - 4 = 4
+    try:
+        sec.freest_node(check, 7)
+        raise AssertionError("expected cannot_run")
+    except Exception as exc:  # CannotRun: an error outcome, never a failure of the cluster
+        assert exc.__class__.__name__ == "CannotRun" and "no node has 7 free devices" in str(exc)
+
+
+def test_virtual_device_selector_uses_the_attribute_domain():
+    cluster = lab_cluster()
+    cluster.add("resource.k8s.io/v1", "resourceslices", {"metadata": {"name": "v"}, "spec": {
+        "driver": "gpu.nvidia.com", "nodeName": "gpu-2", "pool": {"name": "gpu-2"},
+        "devices": [{"name": "vf-0", "attributes": {"sriov.example.com/virtualFunction": {"bool": True}}}]}})
+    check = Check("virtualized_accelerator", {"timeout": 1, "not_applicable_reason": None}, cluster=cluster)
+    virtualized_accelerator.virtual_devices_published(check)
+    assert check.facts["selector"] == ("gpu.nvidia.com", "sriov.example.com/virtualFunction", True)
