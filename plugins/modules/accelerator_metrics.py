@@ -22,7 +22,7 @@ description:
   - On a cluster without an exporter the check is Not Implemented (the capability is absent); an exporter that
     exists but cannot be read makes the part an error (not verified), never passed.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -69,10 +69,10 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     parts: {description: Parts with outcome and detail (accelerators and metrics found)., type: list, returned: always}
-    evidence: {description: Endpoints read, metric names found per family., type: list, returned: always}
+    evidence: {description: "Endpoints read, metric names found per family.", type: list, returned: always}
 """
 
 import re  # noqa: E402
@@ -210,8 +210,8 @@ def exporter_found(check):
     given = check.params.get("metrics_service")
     services = []
     if given:
-        namespace, _, rest = given.partition("/")
-        name, _, port = rest.partition(":")
+        namespace, _sep, rest = given.partition("/")
+        name, _sep, port = rest.partition(":")
         check.require(namespace and name, "metrics_service must be namespace/name[:port], got %r" % given)
         svc = check.read("exporter Service", check.cluster.path("v1", "services", namespace, name))
         services.append((svc, port))
@@ -235,10 +235,9 @@ def exporter_found(check):
         sources.extend(exporter_pods(check, svc, port))
     check.facts["sources"] = sources[: check.params["max_pods"]]
     check.require(sources, "exporter Service(s) %s have no endpoints/port" % ", ".join(
-        "%s/%s" % (s["metadata"]["namespace"], s["metadata"]["name"]) for s, _ in services))
-    return "%d endpoint(s) of %s" % (len(sources), ", ".join(sorted({"%s/%s" % (s["metadata"]["namespace"],
-                                                                                   s["metadata"]["name"])
-                                                                      for s, _ in services})))
+        "%s/%s" % (s["metadata"]["namespace"], s["metadata"]["name"]) for s, _port in services))
+    names = sorted({"%s/%s" % (s["metadata"]["namespace"], s["metadata"]["name"]) for s, _port in services})
+    return "%d endpoint(s) of %s" % (len(sources), ", ".join(names))
 
 
 def metrics_port(svc):
@@ -348,7 +347,7 @@ def advertised_per_node(acc):
 
 def no_phantom_accelerators(check, probe):
     samples = check.facts.get("samples") or check.fail("no metrics read")
-    per_accelerator, _ = coverage(samples)
+    per_accelerator, _names = coverage(samples)
     advertised = advertised_per_node(check.accelerators)
     seen = {}
     for node, _ident in per_accelerator:

@@ -28,7 +28,7 @@ description:
     (3.11 and later) and with a small tolerant reader otherwise.
   - Without accelerators the result is clean (empty lists, C(null) versions), not an error.
 author:
-  - k8s_ai.conformance developers
+  - k8s_ai.conformance developers (@k8s-ai-conformance)
 options:
   root:
     description:
@@ -66,6 +66,7 @@ attributes:
     description: Nothing is changed in any mode; facts are gathered in check mode too.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
 notes:
   - The verify role runs this on the hosts of the inventory group C(accelerator_nodes) and passes
     the results, keyed by C(node_name), to the checks as C(node_facts).

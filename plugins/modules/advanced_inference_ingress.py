@@ -21,7 +21,7 @@ description:
     gateway is answered. Model-aware routing decisions (e.g. KV-cache aware) need a real endpoint picker and
     model servers and are otherwise not verified (said in the notes).
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -49,7 +49,7 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
     evidence: {description: Objects created and their status., type: list, returned: always}

@@ -23,7 +23,7 @@ description:
   - Negative - an HTTPRoute whose backend Service does not exist gets ResolvedRefs=False.
   - Optional - a service mesh (Istio, Linkerd, Kuma, Cilium, ...) is installed.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -71,13 +71,13 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified:
       description: False when a part could not run (e.g. the Gateway was not reachable).
       type: bool
       returned: always
-    parts: {description: Static, positive and negative parts with outcome and detail., type: list, returned: always}
-    evidence: {description: Objects created, route status, request counts., type: list, returned: always}
+    parts: {description: "Static, positive and negative parts with outcome and detail.", type: list, returned: always}
+    evidence: {description: "Objects created, route status, request counts.", type: list, returned: always}
 """
 
 import math  # noqa: E402

@@ -17,7 +17,7 @@ description:
   - Negative - an invalid JobSet (a success policy naming a replicated job that does not exist) is rejected by the
     JobSet admission webhook (server-side dry run).
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -40,10 +40,10 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
-    evidence: {description: CRDs, JobSet and child Jobs, webhook answer., type: list, returned: always}
+    evidence: {description: "CRDs, JobSet and child Jobs, webhook answer.", type: list, returned: always}
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402

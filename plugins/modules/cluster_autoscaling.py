@@ -21,7 +21,7 @@ description:
     scale-up (NotTriggerScaleUp event, or no new node within the wait).
   - Scale-down is not probed (it takes the autoscaler's scale-down delay, 10 minutes by default).
 version_added: 0.1.0
-author: k8s_ai.conformance developers
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:

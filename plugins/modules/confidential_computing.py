@@ -20,7 +20,7 @@ description:
     node selector and a non-TEE node).
   - Remote attestation is not verified; the notes say so.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -43,10 +43,10 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
-    evidence: {description: RuntimeClasses, TEE nodes and probe pods., type: list, returned: always}
+    evidence: {description: "RuntimeClasses, TEE nodes and probe pods.", type: list, returned: always}
 """
 
 import re  # noqa: E402

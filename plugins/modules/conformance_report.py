@@ -25,7 +25,7 @@ description:
   - The written PRODUCT.yaml is validated offline (see M(k8s_ai.conformance.conformance_validate)); the findings are
     returned in RV(validation).
 version_added: 0.1.0
-author: k8s_ai.conformance developers
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 options:
   mode:
     description: V(plan) checks the inputs and chooses the checklist; V(write) writes the report.

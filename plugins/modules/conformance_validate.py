@@ -17,11 +17,11 @@ description:
     C(productLogoUrl); every category and requirement id of the checklist; statuses from the four allowed; MUST
     requirements Implemented; notes for N/A; local evidence files present beside the file.
   - A MUST answered N/A is a warning (our status rules allow N/A with a reason; today's upstream validator rejects
-    it). What needs the network upstream (URLs reachable, vendorName a CNCF member) is listed in RV(info).
+    it). What needs the network upstream (URLs reachable, vendorName a CNCF member) is listed in RV(results[].info).
   - The same validator runs from the command line -
     C(python -m ansible_collections.k8s_ai.conformance.plugins.module_utils.validate PATH...).
 version_added: 0.1.0
-author: k8s_ai.conformance developers
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 options:
   path:
     description: PRODUCT.yaml file(s) to validate.

@@ -19,7 +19,7 @@ description:
   - Negative - scaling decode to zero leaves the prefill component untouched (the phases are independent).
   - Serving quality (tail latency, throughput) is not measured; the notes say so.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -48,10 +48,10 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
-    evidence: {description: APIs, pods and probe objects seen., type: list, returned: always}
+    evidence: {description: "APIs, pods and probe objects seen.", type: list, returned: always}
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402

@@ -18,7 +18,7 @@ description:
     unallocated and its pod unschedulable.
   - Optional positive case - a pod using a ResourceClaimTemplate gets a generated claim allocated.
 version_added: 0.1.0
-author: k8s_ai.conformance developers
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:

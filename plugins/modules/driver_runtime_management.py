@@ -24,7 +24,7 @@ description:
     needs hosts in the C(accelerator_nodes) inventory group.
   - Vendor-neutral - every DRA driver that publishes devices is considered; nothing is tied to a vendor.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -73,10 +73,10 @@ result:
   type: dict
   contains:
     check: {description: C(driver_runtime_management), type: str, returned: always}
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     summary: {description: One line., type: str, returned: always}
-    notes: {description: Why, including what could not be verified on the nodes., type: str, returned: always}
+    notes: {description: "Why, including what could not be verified on the nodes.", type: str, returned: always}
     parts: {description: Static parts with outcome and detail (mismatches per node)., type: list, returned: always}
     evidence: {description: What was read and what came back., type: list, returned: always}
 """

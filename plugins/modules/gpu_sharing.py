@@ -21,7 +21,7 @@ description:
   - N/A only when the cluster has no accelerator at all, or when no sharing mechanism is found and
     I(not_applicable_reason) states why the accelerators do not support sharing.
 version_added: 0.1.0
-author: k8s_ai.conformance developers
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:

@@ -18,7 +18,7 @@ description:
   - Transfer throughput is not measured (that needs a real accelerator and file system); the notes say so.
     Without I(node_facts) the node part reports that it could not run.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -47,10 +47,10 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run (no node facts)., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
-    evidence: {description: Kernel modules per node, CSI drivers., type: list, returned: always}
+    evidence: {description: "Kernel modules per node, CSI drivers.", type: list, returned: always}
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402

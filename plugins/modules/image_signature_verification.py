@@ -18,7 +18,7 @@ description:
   - Positive - a pod with a signed image the policy trusts (I(signed_image)) is admitted (server-side dry run).
     Without I(signed_image) this part cannot be chosen for you and reports that it was not run.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -49,7 +49,7 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
     evidence: {description: Policies found and admission answers., type: list, returned: always}

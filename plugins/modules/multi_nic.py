@@ -18,7 +18,7 @@ description:
   - Negative - a pod asking for a network that does not exist never becomes Running.
   - Needs a data plane (CNI); on simulated nodes the positive case cannot show interfaces and fails honestly.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -41,10 +41,10 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
-    evidence: {description: Networks, pods and annotations seen., type: list, returned: always}
+    evidence: {description: "Networks, pods and annotations seen.", type: list, returned: always}
 """
 
 import json  # noqa: E402

@@ -19,7 +19,7 @@ description:
   - Enforcement needs a data plane (a CNI that implements NetworkPolicy); where pods do not really run (no logs),
     the behavioural parts report that they could not run, never passed.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -42,10 +42,10 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run (no data plane)., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
-    evidence: {description: Policies, pods and their logs., type: list, returned: always}
+    evidence: {description: "Policies, pods and their logs.", type: list, returned: always}
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402

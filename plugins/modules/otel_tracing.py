@@ -18,7 +18,7 @@ description:
   - Negative - a malformed OTLP payload is rejected (HTTP 4xx).
   - Whether the trace reaches a tracing backend depends on the collector's pipeline and is not verified.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -44,7 +44,7 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
     evidence: {description: Collectors found and OTLP answers., type: list, returned: always}

@@ -21,7 +21,7 @@ description:
     FailedGetPodsMetric) instead of scaling.
   - Without a custom metrics adapter the check is Not Implemented, and the notes say so.
 version_added: 0.1.0
-author: k8s_ai.conformance developers
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:

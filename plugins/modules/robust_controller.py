@@ -22,7 +22,7 @@ description:
   - One fully working operator satisfies the requirement - its parts are the required ones; the parts of the other
     operators are reported as optional evidence (when none works completely, the first operator's are required).
 version_added: 0.1.0
-author: k8s_ai.conformance developers
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:

@@ -21,7 +21,7 @@ description:
   - What the API cannot show (pods in the lab do not run containers) - that the container really sees only its own
     device nodes; the notes say so. Run on real GPU nodes for that.
 version_added: 0.1.0
-author: k8s_ai.conformance developers
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 """

@@ -19,7 +19,7 @@ description:
   - Negative - a Job of two pods that cannot fit together in any single domain (each asks for 60% of the
     largest node's CPU) is not admitted, although the queue's quota would allow it.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -47,10 +47,10 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
     parts: {description: Parts with outcome and detail., type: list, returned: always}
-    evidence: {description: Topology, queues, workloads and pod placement., type: list, returned: always}
+    evidence: {description: "Topology, queues, workloads and pod placement.", type: list, returned: always}
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402

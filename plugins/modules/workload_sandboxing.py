@@ -20,7 +20,7 @@ description:
     simulated node there is no log and the part reports that it could not run.
   - Negative - a pod naming a RuntimeClass that does not exist is rejected by admission.
 version_added: "0.1.0"
-author: k8s_ai.conformance contributors
+author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 options:
@@ -52,9 +52,9 @@ result:
   returned: always
   type: dict
   contains:
-    status: {description: Implemented, Partially Implemented, Not Implemented or N/A., type: str, returned: always}
+    status: {description: "Implemented, Partially Implemented, Not Implemented or N/A.", type: str, returned: always}
     verified: {description: False when a part could not run., type: bool, returned: always}
-    parts: {description: Static, positive and negative parts with outcome and detail., type: list, returned: always}
+    parts: {description: "Static, positive and negative parts with outcome and detail.", type: list, returned: always}
     evidence: {description: What was created/read and what came back., type: list, returned: always}
 """
 
