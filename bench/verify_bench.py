@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: full verify.yml on the lab at the default size and at a large simulated cluster.
 
 For each size: a fresh lab (make lab-down; lab up --gpu-nodes N), then one timed run of

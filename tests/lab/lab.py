@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The lab: a real Kubernetes control plane with simulated GPU nodes, on loopback.
 
     lab.py build                 build (or reuse) the pinned binaries into .lab/bin

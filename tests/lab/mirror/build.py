@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the lab's artifact mirror from pinned upstream Go modules.
 
 The lab has no internet, but it has the Go module proxy. The components the roles install publish
