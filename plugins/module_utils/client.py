@@ -102,13 +102,14 @@ def describe_request(method, path):
 
 
 def _load_kubeconfig_dict(kubeconfig):
-    """Return (dict, label) for a kubeconfig given as path, YAML/JSON text or dict."""
+    """Return (dict, label, base directory) for a kubeconfig given as path, YAML/JSON text or dict.
+    The base directory resolves relative certificate/key paths written in a kubeconfig file."""
     if isinstance(kubeconfig, dict):
-        return kubeconfig, "kubeconfig (content)"
+        return kubeconfig, "kubeconfig (content)", ""
     if not isinstance(kubeconfig, str) or not kubeconfig.strip():
         raise ClusterError("kubeconfig: expected a file path, YAML content or a dict, got %r" % (kubeconfig,))
     text = kubeconfig
-    label = "kubeconfig (content)"
+    label, base = "kubeconfig (content)", ""
     if "\n" not in kubeconfig.strip() and not kubeconfig.lstrip().startswith("{"):  # a path, not content
         path = os.path.expanduser(kubeconfig)
         if not os.path.exists(path):
@@ -118,7 +119,7 @@ def _load_kubeconfig_dict(kubeconfig):
                 text = handle.read()
         except OSError as exc:
             raise ClusterError("kubeconfig: cannot read %s: %s" % (kubeconfig, exc)) from None
-        label = "kubeconfig %s" % kubeconfig
+        label, base = "kubeconfig %s" % kubeconfig, os.path.dirname(os.path.abspath(path))
     if not HAS_YAML:  # pragma: no cover
         raise ClusterError("the PyYAML Python package is required to read the kubeconfig")
     try:
@@ -127,7 +128,7 @@ def _load_kubeconfig_dict(kubeconfig):
         raise ClusterError("%s: not valid YAML: %s" % (label, str(exc).splitlines()[0])) from None
     if not isinstance(data, dict):
         raise ClusterError("%s: not a kubeconfig (expected a mapping with clusters, users, contexts)" % label)
-    return data, label
+    return data, label, base
 
 
 def validate_kubeconfig(data, context, label):
@@ -184,11 +185,12 @@ class Cluster:
                 return cls._build(configuration, validate_certs, request_timeout, "in-cluster")
             else:
                 raise ClusterError("kubeconfig: not given, and neither $KUBECONFIG nor ~/.kube/config exists")
-        data, label = _load_kubeconfig_dict(kubeconfig)
+        data, label, base = _load_kubeconfig_dict(kubeconfig)
         name = validate_kubeconfig(data, context, label)
         configuration = k8s_client.Configuration()
         try:
-            loader = k8s_config.kube_config.KubeConfigLoader(config_dict=data, active_context=name)
+            loader = k8s_config.kube_config.KubeConfigLoader(config_dict=data, active_context=name,
+                                                             config_base_path=base)
             loader.load_and_set(configuration)
         except Exception as exc:  # the library raises ConfigException, ValueError, KeyError, ...
             raise ClusterError("%s: cannot use context %r: %s" % (label, name, exc)) from None

@@ -162,3 +162,16 @@ def test_request_sends_json_and_merge_patch():
     assert seen[0] == ("POST", "application/json", {"metadata": {"name": "a"}})
     assert seen[1][:2] == ("PATCH", "application/merge-patch+json")
     assert cluster.log[0] == ("POST", "/api/v1/namespaces") and cluster.objects("namespaces") == []  # dry run
+
+
+def test_relative_certificate_paths_resolve_next_to_the_kubeconfig_file(tmp_path):
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.crt").write_text("not checked until a request is made\n")
+    config = dict(KUBECONFIG, clusters=[{"name": "lab", "cluster": {"server": "https://127.0.0.1:6443",
+                                                                     "certificate-authority": "certs/ca.crt"}}])
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    cluster = Cluster.connect(str(path))
+    assert cluster.api_client.configuration.ssl_ca_cert == str(tmp_path / "certs" / "ca.crt")
+    with pytest.raises(ClusterError, match="cannot use context 'lab'"):
+        Cluster.connect(config)  # as content the relative path means nothing: a clear error, no traceback
