@@ -15,8 +15,8 @@ description:
     (extended resource in node allocatable).
   - Positive case - two pods with their own claims, pinned to the same accelerator node, each get a device and the
     two allocations never share a device; a pod without a claim on that node gets no device at all.
-  - Negative case - when every free device of the node is allocated to one claim, a further pod's claim on that
-    node is NOT given any of them - it stays unallocated and the pod Unschedulable.
+  - Negative case - while a probe claim holds one device of a node, a claim for every device that node can reach
+    (satisfiable only by handing the held device out twice) stays unallocated and its pod Unschedulable.
   - With device plugins only, the same cases use the extended resource (request 1 / request more than allocatable).
   - What the API cannot show (pods in the lab do not run containers) - that the container really sees only its own
     device nodes; the notes say so. Run on real GPU nodes for that.
@@ -60,8 +60,7 @@ def verify(check):
     check.note(NOTE)
     check.static("accelerators are published through DRA or a device plugin", accelerators_mediated)
     check.positive("two pods on one node get distinct devices; a pod without a claim gets none", devices_isolated)
-    check.negative("when a node's free devices are all allocated, another claim gets none of them",
-                   no_double_allocation)
+    check.negative("a device held by one claim is never allocated to another", no_double_allocation)
 
 
 def accelerators_mediated(check):
@@ -70,7 +69,8 @@ def accelerators_mediated(check):
     if name:
         nodes = {n: c for n, c in acc["drivers"][driver]["nodes"].items() if not n.startswith("<")}
         check.require(nodes, "driver %s publishes no node-local devices" % driver)
-        check.facts.update(mode="dra", device_class=name, driver=driver, node_devices=nodes)
+        shared = sum(c for n, c in acc["drivers"][driver]["nodes"].items() if n.startswith("<"))
+        check.facts.update(mode="dra", device_class=name, driver=driver, node_devices=nodes, shared_devices=shared)
         return "DRA: DeviceClass %s, driver %s, devices on %d nodes" % (name, driver, len(nodes))
     plugins = check.accelerators["extended_resources"]
     check.require(plugins, "no DRA devices and no device-plugin accelerator resource on any node")
@@ -141,16 +141,19 @@ def no_double_allocation(check, probe):
     if check.facts["mode"] == "plugin":
         return plugin_over_allocation(check, probe, check.facts["node"])
     node, in_use = freest_node(check, 1)
-    free = check.facts["node_devices"][node] - len(in_use)
-    rc, pod = claimed_pod(probe, "takes-all", node, check.facts["device_class"], count=free)
-    probe.wait_for(pod, pod_scheduled, "pod takes-all (claim for all %d free devices) scheduled" % free)
-    taken = device_ids(probe.wait_for(rc, claim_allocation, "claim takes-all allocated"))
-    check.require(not (taken & in_use), "devices already in use were allocated again: %s" % (taken & in_use))
-    rc, pod = claimed_pod(probe, "one-more", node, check.facts["device_class"])
-    probe.wait_for(pod, pod_unschedulable, "pod one-more reported Unschedulable on the full node")
-    probe.stays(rc, lambda c: not claim_allocation(c), "claim one-more stays unallocated", seconds=3)
-    return "node %s: %d devices in use, claim takes-all got the %d free ones; claim one-more got none" % (
-        node, len(in_use), len(taken))
+    # While our claim holds one device, a claim for every device the node can reach is satisfiable only by
+    # handing that device out twice. Holding our own device keeps this true whatever other tenants do.
+    everything = check.facts["node_devices"][node] + check.facts["shared_devices"]
+    rc, pod = claimed_pod(probe, "holder", node, check.facts["device_class"])
+    probe.wait_for(pod, pod_scheduled, "pod holder scheduled on %s" % node)
+    held = device_ids(probe.wait_for(rc, claim_allocation, "claim holder allocated"))
+    check.require(not (held & in_use), "a device already in use was allocated again: %s" % (held & in_use))
+    rc, pod = claimed_pod(probe, "wants-all", node, check.facts["device_class"], count=everything)
+    probe.wait_for(pod, pod_unschedulable, "pod wants-all (claim for all %d devices of %s) Unschedulable"
+                   % (everything, node))
+    probe.stays(rc, lambda c: not claim_allocation(c), "claim wants-all stays unallocated", seconds=3)
+    return "claim holder got %s on %s; a claim for all %d devices there stays unallocated, pod Unschedulable " \
+           "(a held device is never handed out twice)" % ("/".join(sorted(d[2] for d in held)), node, everything)
 
 
 def devices_in_use(check):
