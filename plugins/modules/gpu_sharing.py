@@ -45,6 +45,8 @@ result:
   type: dict
 """
 
+import json  # noqa: E402
+
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators import (  # noqa: E402
     pick_device_class,
 )
@@ -126,16 +128,19 @@ def plugin_sharing(check, probe):
 
 
 def partition_claim(check, probe):
-    check.require(check.facts.get("partition") and check.facts.get("device_class"),
-                  "no DRA partition device type (MIG-like) is published")
+    check.require(check.facts.get("partition"), "no DRA partition device type (MIG-like) is published")
     driver, value = check.facts["partition"]
-    selector = 'device.attributes["%s"].type == "%s"' % (driver, value)
+    classes = [dc["name"] for dc in check.accelerators["device_classes"] if driver in dc["drivers"]]
+    check.require(classes, "no DeviceClass selects driver %s, which publishes the %s devices" % (driver, value))
+    # The driver test first: && short-circuits, so other drivers' devices never hit a missing attribute.
+    selector = "device.driver == %s && device.attributes[%s].type == %s" % (
+        json.dumps(driver), json.dumps(driver), json.dumps(value))
     rc = probe.create({"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": "partition"}, "spec": {
-        "devices": {"requests": [{"name": "part", "exactly": {"deviceClassName": check.facts["device_class"],
-                                                               "selectors": [{"cel": {"expression": selector}}]}}]}}})
+        "devices": {"requests": [{"name": "part", "exactly": {"deviceClassName": classes[0],
+                                                              "selectors": [{"cel": {"expression": selector}}]}}]}}})
     probe.create(pod_manifest("partition", claims={"part": {"resourceClaimName": "partition"}}))
     rc = probe.wait_for(rc, claim_allocation, "claim partition (%s) allocated" % selector)
-    return "claim for %s allocated %s" % (selector, claim_allocation(rc)[0]["device"])
+    return "claim for %s (DeviceClass %s) allocated %s" % (selector, classes[0], claim_allocation(rc)[0]["device"])
 
 
 def main():

@@ -310,6 +310,43 @@ def test_gpu_sharing_shared_claim(lab_kubeconfig):
     assert parts(result)["a claim for a partition device (e.g. MIG) is allocated"]["outcome"] == "failed"  # no MIG
 
 
+FAKE_DRIVER = "it-partitions.example.com"
+
+
+@pytest.fixture
+def virtual_and_partition_devices(kubectl):
+    """For a few seconds, a second DRA driver on gpu-node-0 publishing one vGPU and one MIG-like device
+    (the lab's NVIDIA-like driver has neither), with its DeviceClass; both removed afterwards."""
+    suffix = "%d" % os.getpid()
+    device_class = "it-partitions-%s" % suffix
+    kubectl.apply([
+        {"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "metadata": {"name": device_class},
+         "spec": {"selectors": [{"cel": {"expression": "device.driver == '%s'" % FAKE_DRIVER}}]}},
+        {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice", "metadata": {"name": device_class},
+         "spec": {"driver": FAKE_DRIVER, "nodeName": "gpu-node-0",
+                  "pool": {"name": "gpu-node-0-" + suffix, "generation": 1, "resourceSliceCount": 1},
+                  "devices": [{"name": "vgpu-0", "attributes": {"type": {"string": "vgpu"},
+                                                                "productName": {"string": "GRID A100-4C"}}},
+                              {"name": "mig-0", "attributes": {"type": {"string": "mig-1g.10gb"}}}]}}])
+    try:
+        yield device_class
+    finally:
+        kubectl.run("delete", "resourceslice", device_class, "--ignore-not-found", check=False)
+        kubectl.run("delete", "deviceclass", device_class, "--ignore-not-found", check=False)
+
+
+def test_virtual_and_partition_devices_are_claimed_by_attribute(lab_kubeconfig, virtual_and_partition_devices):
+    result = run(virtualized_accelerator, lab_kubeconfig)
+    assert_all_required_passed(result)
+    detail = parts(result)["a claim selecting a virtual device is allocated and its pod scheduled"]["detail"]
+    assert FAKE_DRIVER in detail and detail.endswith("allocated vgpu-0")
+    result = run(gpu_sharing, lab_kubeconfig)
+    assert_all_required_passed(result)
+    partition = parts(result)["a claim for a partition device (e.g. MIG) is allocated"]
+    assert partition["outcome"] == "passed" and partition["detail"].endswith(
+        "(DeviceClass %s) allocated mig-0" % virtual_and_partition_devices)
+
+
 def test_virtualized_accelerator_needs_a_stated_reason_for_na(lab_kubeconfig):
     result = run(virtualized_accelerator, lab_kubeconfig)
     assert result["status"] == "Not Implemented"
