@@ -554,7 +554,7 @@ def pci_display_devices(root):
     for device in devices.values():
         if device.get("model") is None and device.get("device_id"):
             device["model"] = "%s device %s" % (device["vendor"].upper() if device["vendor"] == "amd"
-                                                 else device["vendor"].capitalize(), device["device_id"])
+                                                else device["vendor"].capitalize(), device["device_id"])
     return [devices[key] for key in sorted(devices)]
 
 

@@ -346,7 +346,7 @@ class Report:
             "| Platform | %s |" % _md_cell(self.platform),
             "| Server version | %s |" % _md_cell(self.server_version or "unknown"),
             "| Generated | %s by %s%s |" % (self.generated, TOOL, " (check mode: static parts only)"
-                                              if self.check_mode else ""),
+                                            if self.check_mode else ""),
             "",
         ]
         if res["notes"]:
@@ -366,7 +366,7 @@ class Report:
         for i, ev in enumerate(res["evidence"], 1):
             duration = ev.get("duration_s")
             lines += ["### %d. %s%s" % (i, ev.get("title") or "step",
-                                         (" (%.2f s)" % float(duration)) if isinstance(duration, (int, float)) else ""),
+                                        (" (%.2f s)" % float(duration)) if isinstance(duration, (int, float)) else ""),
                       ""]
             if ev.get("action"):
                 lines += ["Action: `%s`" % str(ev["action"]).replace("`", "'"), ""]

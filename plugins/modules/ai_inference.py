@@ -315,7 +315,7 @@ def from_cluster(check, probe, base, total):
     script = ('for i in $(seq %d); do r=$(%s %s/ 2>/dev/null | head -1); echo "S ${r:-none}"; done; '
               'for i in $(seq %d); do r=$(%s --header "%s: %s" %s/ 2>/dev/null | head -1); echo "H ${r:-none}"; done; '
               'echo "DO""NE"' % (total, fetch, base, max(10, total // 5), fetch, check.params["header_name"],
-                             HEADER_VALUE, base))
+                                 HEADER_VALUE, base))
     pod = probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "traffic-client"}, "spec": {
         "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "tolerations": TOLERATE_ALL,
         "containers": [{"name": "client", "image": check.params["echo_image"], "command": ["sh", "-c", script]}]}})

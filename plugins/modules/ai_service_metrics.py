@@ -102,7 +102,7 @@ def is_query_service(svc):
         return None
     for port in (svc.get("spec") or {}).get("ports") or []:
         if port.get("port") in (9090, 8428, 8481, 9009, 10902, 8080) or port.get("name") in ("web", "http-web",
-                                                                                                 "http", "query"):
+                                                                                             "http", "query"):
             return str(port.get("port"))
     return None
 
@@ -160,10 +160,12 @@ def probe_metric_collected(check, probe):
     labels = {"app": "metrics-probe"}
     script = ("mkdir -p /www && printf '# TYPE %s counter\\n%s{probe_id=\"%s\"} 42\\n' > /www/metrics && "
               "exec httpd -f -p 8080 -h /www" % (PROBE_METRIC, PROBE_METRIC, probe_id))
-    pod = probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {
-        "name": "metrics-probe", "labels": labels,
-        "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8080",
-                        "prometheus.io/path": "/metrics"}},
+    pod = probe.create({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": "metrics-probe", "labels": labels,
+            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8080",
+                            "prometheus.io/path": "/metrics"}},
         "spec": {"terminationGracePeriodSeconds": 1, "tolerations": TOLERATE_ALL, "containers": [{
             "name": "exporter", "image": check.params["probe_image"], "command": ["sh", "-c", script],
             "ports": [{"name": "metrics", "containerPort": 8080}],

@@ -95,7 +95,7 @@ def csi_storage_class(check):
         ", ".join("%s->%s" % (c["metadata"]["name"], c.get("provisioner")) for c in classes) or "none"))
     check.facts["storage_class"] = chosen
     return "StorageClass %s (provisioner %s, binding %s)" % (chosen["metadata"]["name"], chosen["provisioner"],
-                                                            chosen.get("volumeBindingMode", "Immediate"))
+                                                             chosen.get("volumeBindingMode", "Immediate"))
 
 
 def pvc(name, storage_class, size):

@@ -170,7 +170,7 @@ def prefill_scales_alone(check, probe):
     check.require(decode["spec"]["replicas"] == 1, "decode changed to %s replicas" % decode["spec"]["replicas"])
     check.facts["groups"] = (prefill, decode)
     return "prefill 1 -> 2 ready (%s), decode stayed at 1" % ("LeaderWorkerSets" if check.facts.get("lws")
-                                                             else "Deployments")
+                                                              else "Deployments")
 
 
 def decode_scale_independent(check, probe):

@@ -175,11 +175,11 @@ def runtime_problems(node_facts):
             missing.append("containerd not found")
         elif runtime.get("cdi_enabled") and facts.get("cdi_spec_files"):
             ok.append("%s (containerd %s, CDI with %d spec file(s))" % (name, runtime.get("version") or "?",
-                                                                     len(facts["cdi_spec_files"])))
+                                                                        len(facts["cdi_spec_files"])))
             continue
         elif vendor_runtimes:
             ok.append("%s (containerd %s, runtime handler %s)" % (name, runtime.get("version") or "?",
-                                                                   ", ".join(vendor_runtimes)))
+                                                                  ", ".join(vendor_runtimes)))
             continue
         else:
             if runtime.get("cdi_enabled") is None:

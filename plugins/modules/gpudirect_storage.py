@@ -78,7 +78,7 @@ def module_coverage(node_facts, modules):
             continue
         found = [m for m in modules if m in (facts.get("kernel_modules") or [])]
         (loaded if found else missing).append("%s%s" % (facts.get("node_name") or node,
-                                                         (" (%s)" % ", ".join(found)) if found else ""))
+                                                        (" (%s)" % ", ".join(found)) if found else ""))
     return loaded, missing
 
 

@@ -143,7 +143,7 @@ def nic_claim_allocated(check, probe):
     results = claim_allocation(probe.get(claim))
     check.require(results, "pod scheduled but the claim shows no allocation")
     return "allocated %s on %s" % (", ".join("%s/%s" % (r.get("driver"), r.get("device")) for r in results),
-                                    pod["spec"]["nodeName"])
+                                   pod["spec"]["nodeName"])
 
 
 def two_nics_allocated(check, probe):

@@ -103,7 +103,7 @@ def virtual_claim(check, probe):
         json.dumps(driver), json.dumps(domain or driver), name, json.dumps(value))
     rc = probe.create({"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": "virtual"}, "spec": {
         "devices": {"requests": [{"name": "vgpu", "exactly": {"deviceClassName": device_class_for(check, driver),
-                                                               "selectors": [{"cel": {"expression": expression}}]}}]}}})
+                                                              "selectors": [{"cel": {"expression": expression}}]}}]}}})
     pod = probe.create(pod_manifest("virtual", claims={"vgpu": {"resourceClaimName": "virtual"}}))
     probe.wait_for(pod, pod_scheduled, "pod virtual scheduled")
     rc = probe.wait_for(rc, claim_allocation, "claim virtual (%s) allocated" % expression)

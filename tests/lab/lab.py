@@ -314,7 +314,10 @@ def start_control_plane(state):
                            "--listen-metrics-urls=", "--unsafe-no-fsync=true", "--quota-backend-bytes=8589934592",
                            "--log-level=warn"])
     _wait("etcd", lambda: _port_open(e), 30)
-    pk = lambda n: os.path.join(PKI, n)  # noqa: E731
+
+    def pk(n):
+        return os.path.join(PKI, n)
+
     _start(state, "kube-apiserver", [
         os.path.join(BIN, "kube-apiserver"),
         "--etcd-servers=http://127.0.0.1:%d" % e,

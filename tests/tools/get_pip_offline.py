@@ -15,7 +15,6 @@ import sys
 IGNORED = ("--no-setuptools", "--no-wheel")
 
 
-
 def trust_the_system_store():
     """ansible-test runs pip with a cleaned environment: keep the machine's CA bundle for this venv."""
     candidates = [os.environ.get(name) for name in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")]

@@ -28,7 +28,6 @@ _link_collection()
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "engine"))  # fakeapi.py (the engine's fake API server)
 
 
-
 @pytest.fixture(autouse=True)
 def fast_probes(monkeypatch):
     """Waits and observations of the probe runner last at most a fraction of a second in unit tests."""

@@ -65,7 +65,7 @@ def test_driver_runtime_management_mixed_versions_and_no_dra():
     assert result["status"] == "Implemented"  # one version per node is consistent
     mixed = gpu_cluster()
     mixed.add("resource.k8s.io/v1", "resourceslices", dict(gpu_slice("gpu-0", 1, "575.0"),
-                                                          metadata={"name": "gpu-0-extra"}))
+                                                           metadata={"name": "gpu-0-extra"}))
     result = run(driver_runtime_management, mixed)
     assert outcome(result, "advertise a driver version") == "failed" and "mixed versions" in result["notes"]
     result = run(driver_runtime_management, Fake(discovery={"resource.k8s.io/v1": []}))
@@ -242,8 +242,9 @@ def jobset_cluster(answer):
 
 
 def test_ai_workload_crds_verdicts():
-    rejected = (422, {"kind": "Status", "message": "admission webhook \"vjobset.kb.io\" denied the request: invalid "
-                                                  "replicatedJob name 'no-such-replicated-job'"})
+    rejected = (422, {"kind": "Status",
+                      "message": "admission webhook \"vjobset.kb.io\" denied the request: invalid "
+                                 "replicatedJob name 'no-such-replicated-job'"})
     result = run(ai_workload_crds, jobset_cluster(rejected))
     assert outcome(result, "reconciled") == "passed" and outcome(result, "rejected") == "passed"
     assert result["status"] == "Implemented"

@@ -52,7 +52,7 @@ def exporter_cluster(text_by_pod, status=200):
         "ports": [{"name": "gpu-metrics", "port": 9400}],
         "endpoints": [{"nodeName": pod.split("-", 1)[1], "targetRef": {"kind": "Pod", "name": pod}}
                       for pod in text_by_pod]},
-        namespace="gpu-operator")
+             namespace="gpu-operator")
     for n in text_by_pod:
         fake.add("v1", "nodes", node(n.split("-", 1)[1]))
         fake.add("resource.k8s.io/v1", "resourceslices", gpu_slice(n.split("-", 1)[1], 2))

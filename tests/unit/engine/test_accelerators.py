@@ -89,6 +89,6 @@ def test_max_per_node_counts_devices_reachable_from_every_node():
     drivers = {}
     acc_mod.add_slice(drivers, slice_("a", "x.example.com", "n1", [gpu(0), gpu(1)]))
     acc_mod.add_slice(drivers, {"metadata": {"name": "b"}, "spec": {"driver": "x.example.com", "allNodes": True,
-                                                                     "pool": {"name": "fabric"}, "devices": [gpu(9)]}})
+                                                                    "pool": {"name": "fabric"}, "devices": [gpu(9)]}})
     info = acc_mod.finish(drivers)["x.example.com"]
     assert info["nodes"] == {"n1": 2, "<all nodes>": 1} and info["max_per_node"] == 3

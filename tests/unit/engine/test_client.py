@@ -168,7 +168,7 @@ def test_relative_certificate_paths_resolve_next_to_the_kubeconfig_file(tmp_path
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "ca.crt").write_text("not checked until a request is made\n")
     config = dict(KUBECONFIG, clusters=[{"name": "lab", "cluster": {"server": "https://127.0.0.1:6443",
-                                                                     "certificate-authority": "certs/ca.crt"}}])
+                                                                    "certificate-authority": "certs/ca.crt"}}])
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
     cluster = Cluster.connect(str(path))

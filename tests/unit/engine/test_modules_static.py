@@ -108,7 +108,6 @@ def test_virtualized_accelerator_verdicts():
     assert result["status"] == "Implemented" and "attribute type=vgpu" in result["parts"][0]["detail"]
 
 
-
 def test_robust_controller_without_operators_runs_nothing_else():
     from ansible_collections.k8s_ai.conformance.plugins.modules import robust_controller
 
