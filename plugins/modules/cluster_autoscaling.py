@@ -15,8 +15,8 @@ description:
     (karpenter.sh CRDs and controller) is present and Available. When none is found the check is N/A with reason
     "no cluster autoscaler on this platform (bare metal)" (or I(not_applicable_reason)).
   - Positive case (opt-in, I(probe_scale_up); it adds a real node) - a pod requesting a whole node's worth of
-    accelerators triggers a scale-up - a TriggeredScaleUp/Nominated event, or the pod lands on a node created
-    after the probe started.
+    accelerators (device-plugin resource, or a DRA claim) triggers a scale-up - a TriggeredScaleUp/Nominated event,
+    or the pod lands on a node created after the probe started.
   - Negative case (opt-in) - a pod requesting more accelerators than any node group offers does not trigger a
     scale-up (NotTriggerScaleUp event, or no new node within the wait).
   - Scale-down is not probed (it takes the autoscaler's scale-down delay, 10 minutes by default).
@@ -30,7 +30,9 @@ options:
     type: bool
     default: false
   accelerator_resource:
-    description: Extended resource the scale-up pod requests. Default - the accelerator resource discovered on nodes.
+    description:
+      - Extended resource the scale-up pod requests. Default - the accelerator resource discovered on nodes; without
+        one, the pod asks for devices through a DRA ResourceClaim of the discovered DeviceClass.
     type: str
   node_selector:
     description: Node selector steering the scale-up pod to the accelerator node group.
@@ -62,6 +64,9 @@ result:
 import calendar  # noqa: E402
 import time  # noqa: E402
 
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators import (  # noqa: E402
+    pick_device_class,
+)
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import pod_manifest  # noqa: E402
 
@@ -98,16 +103,27 @@ def autoscaler_present(check):
                          ("; status: " + health) if health else "")
 
 
-def scale_up_pod(check, name, count=None):
-    """A pod asking `count` accelerators (default: a whole node's worth, so it cannot fit beside other pods)."""
+def accelerator_pod(check, probe, name, whole_nodes=1):
+    """Create a pending pod asking `whole_nodes` nodes' worth of accelerators (so it fits beside nothing):
+    through the device-plugin resource when there is one, else through a DRA claim. Returns what it asked."""
     plugins = check.accelerators["extended_resources"]
     resource = check.params.get("accelerator_resource") or next(iter(sorted(plugins)), None)
-    check.require(resource, "no accelerator extended resource found; set accelerator_resource")
-    if count is None:
-        count = max(list((plugins.get(resource) or {}).get("nodes", {}).values()) or [1])
-    pod = pod_manifest(name, requests={resource: count})
-    pod["spec"]["nodeSelector"] = check.params.get("node_selector") or {}
-    return resource, pod
+    selector = check.params.get("node_selector") or {}
+    if resource:
+        count = whole_nodes * max(list((plugins.get(resource) or {}).get("nodes", {}).values()) or [1])
+        pod = pod_manifest(name, requests={resource: count})
+        asked = "%d %s" % (count, resource)
+    else:
+        device_class, driver = pick_device_class(check.accelerators)
+        check.require(device_class, "no accelerator found (no device-plugin resource, no DRA DeviceClass)")
+        count = whole_nodes * check.accelerators["drivers"][driver]["max_per_node"]
+        probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": name},
+                      "spec": {"devices": {"requests": [{"name": "accel", "exactly": {
+                          "deviceClassName": device_class, "allocationMode": "ExactCount", "count": count}}]}}})
+        pod = pod_manifest(name, claims={"accel": {"resourceClaimName": name}})
+        asked = "%d devices of DeviceClass %s" % (count, device_class)
+    pod["spec"]["nodeSelector"] = selector
+    return probe.create(pod), asked
 
 
 def node_created_after(check, name, started):
@@ -124,29 +140,26 @@ def scale_up(check, probe):
     if not check.params["probe_scale_up"]:
         check.skip("scale-up not probed (probe_scale_up=false: it would add a real node)")
     check.require(check.facts.get("autoscaler"), "no Available autoscaler")
-    resource, pod = scale_up_pod(check, "scale-up")
     started = time.time()
-    pod = probe.create(pod)
+    pod, asked = accelerator_pod(check, probe, "scale-up")
     seen = probe.wait_until(
         lambda: (events_of(probe, "scale-up"), probe.get(pod)),
         lambda s: any(e.get("reason") in SCALE_UP_REASONS for e in s[0])
         or node_created_after(check, (s[1] or {}).get("spec", {}).get("nodeName"), started),
         "scale-up triggered for pod scale-up", timeout=check.params["scale_up_timeout"])
     reasons = sorted({e.get("reason") for e in seen[0]})
-    return "pod requesting %s triggered a scale-up (events: %s)" % (resource, ", ".join(reasons))
+    return "pod asking %s triggered a scale-up (events: %s)" % (asked, ", ".join(reasons) or "none; new node")
 
 
 def no_scale_up(check, probe):
     if not check.params["probe_scale_up"]:
         check.skip("scale-up not probed (probe_scale_up=false)")
     check.require(check.facts.get("autoscaler"), "no Available autoscaler")
-    resource, pod = scale_up_pod(check, "impossible", 10000)
-    probe.create(pod)
+    _, asked = accelerator_pod(check, probe, "impossible", whole_nodes=1000)
     window = min(120, check.params["scale_up_timeout"])
     probe.stays(None, lambda evs: not any(e.get("reason") in SCALE_UP_REASONS for e in evs),
-                "no scale-up for a pod asking 10000 %s" % resource, seconds=window,
-                fetch=lambda: events_of(probe, "impossible"))
-    return "pod asking 10000 %s triggered no scale-up within %ds" % (resource, window)
+                "no scale-up for a pod asking %s" % asked, seconds=window, fetch=lambda: events_of(probe, "impossible"))
+    return "pod asking %s triggered no scale-up within %ds" % (asked, window)
 
 
 def main():

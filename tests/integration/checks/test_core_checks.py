@@ -362,6 +362,57 @@ def test_cluster_autoscaling_is_na_on_the_lab(lab_kubeconfig):
     assert result["verified"] is True
 
 
+@pytest.fixture
+def fake_cluster_autoscaler(lab_kubeconfig, kubectl, namespace):
+    """A Deployment named cluster-autoscaler (kwok runs it) plus a thread that plays its part: a
+    TriggeredScaleUp event for every probe pod named scale-up. It proves the check's logic, not an autoscaler."""
+    kubectl.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cluster-autoscaler",
+                                                                                "namespace": namespace},
+                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "fake-ca"}}, "template": {
+                       "metadata": {"labels": {"app": "fake-ca"}},
+                       "spec": {"tolerations": [{"operator": "Exists"}],
+                                "containers": [{"name": "ca", "image": "registry.k8s.io/pause:3.10"}]}}}})
+    deadline = time.time() + 60
+    while time.time() < deadline and not kubectl.json("get", "deployment", "cluster-autoscaler", "-n", namespace)[
+            "status"].get("readyReplicas"):
+        time.sleep(1)
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import Cluster
+    cluster, stop, answered = Cluster.connect(lab_kubeconfig), threading.Event(), set()
+
+    def play():
+        while not stop.wait(0.5):
+            for pod in cluster.list("/api/v1/pods", label_selector="k8s-ai-conformance/check=cluster_autoscaling"):
+                meta = pod["metadata"]
+                if meta["name"] == "scale-up" and meta["uid"] not in answered:
+                    answered.add(meta["uid"])
+                    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    cluster.create("/api/v1/namespaces/%s/events" % meta["namespace"], {
+                        "metadata": {"generateName": "scale-up."}, "type": "Normal", "reason": "TriggeredScaleUp",
+                        "message": "pod triggered scale-up: [{gpu-pool 2->3 (max: 10)}]", "count": 1,
+                        "involvedObject": {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"],
+                                           "uid": meta["uid"], "apiVersion": "v1"},
+                        "source": {"component": "cluster-autoscaler"}, "firstTimestamp": now, "lastTimestamp": now})
+
+    thread = threading.Thread(target=play, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)
+
+
+def test_cluster_autoscaling_behaviour_with_an_autoscaler_present(lab_kubeconfig, fake_cluster_autoscaler):
+    skipped = run(cluster_autoscaling, lab_kubeconfig)
+    assert skipped["status"] == "Partially Implemented"  # present, but scale-up not probed unless asked
+    assert [p["outcome"] for p in skipped["parts"]] == ["passed", "skipped", "skipped"]
+    result = run(cluster_autoscaling, lab_kubeconfig, probe_scale_up=True, scale_up_timeout=10)
+    assert_all_required_passed(result)
+    by_name = parts(result)
+    assert "TriggeredScaleUp" in by_name["a pending pod requesting accelerators triggers a scale-up"][
+        "detail"]
+    assert "triggered no scale-up within 10s" in by_name[
+        "a pod requesting more accelerators than any node group offers triggers no scale-up"]["detail"]
+
+
 def test_pod_autoscaling_verdict_matches_the_metrics_api(lab_kubeconfig, kubectl):
     services = [s["metadata"]["name"] for s in kubectl.json("get", "apiservices")["items"]]
     result = run(pod_autoscaling, lab_kubeconfig)
