@@ -398,6 +398,9 @@ def fake_cluster_autoscaler(lab_kubeconfig, kubectl, namespace):
     yield
     stop.set()
     thread.join(10)
+    # gone before the next test looks for autoscalers (namespace deletion alone is asynchronous)
+    kubectl.run("delete", "deployment", "cluster-autoscaler", "-n", namespace, "--wait=true", "--timeout=60s",
+                check=False)
 
 
 def test_cluster_autoscaling_behaviour_with_an_autoscaler_present(lab_kubeconfig, fake_cluster_autoscaler):
