@@ -77,10 +77,7 @@ result:
 
 import re  # noqa: E402
 
-try:
-    from urllib.request import urlopen
-except ImportError:  # pragma: no cover
-    urlopen = None
+from ansible.module_utils.urls import open_url  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
@@ -281,7 +278,7 @@ def endpoint_readable(check, probe):
     for label, where, what in sources:
         try:
             if where.startswith(("http://", "https://")):
-                text = urlopen(where, timeout=10).read().decode("utf-8", "replace")
+                text = open_url(where, timeout=10, use_netrc=False).read().decode("utf-8", "replace")
             else:
                 text = read_text(check.cluster, where)
         except (ClusterError, OSError) as exc:

@@ -57,10 +57,7 @@ result:
 
 import json  # noqa: E402
 
-try:
-    from urllib.request import Request, urlopen
-except ImportError:  # pragma: no cover
-    Request = urlopen = None
+from ansible.module_utils.urls import open_url  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
@@ -176,8 +173,8 @@ def inference_answered(check, probe):
         check.skip("not run: set inference_url and model to send a request through the gateway")
     body = json.dumps({"model": model, "prompt": "Say hello", "max_tokens": 8}).encode()
     try:
-        answer = json.loads(urlopen(Request(url, data=body, headers={"Content-Type": "application/json"}),
-                                    timeout=60).read().decode("utf-8"))
+        answer = json.loads(open_url(url, data=body, headers={"Content-Type": "application/json"}, timeout=60,
+                                     use_netrc=False).read().decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise ClusterError("inference request to %s failed: %s" % (url, exc)) from None
     check.record("inference request", "POST " + url, request={"model": model}, response=answer)

@@ -85,9 +85,10 @@ import time  # noqa: E402
 
 try:
     from urllib.error import HTTPError, URLError
-    from urllib.request import Request, urlopen
 except ImportError:  # pragma: no cover
-    Request = urlopen = HTTPError = URLError = None
+    HTTPError = URLError = None
+
+from ansible.module_utils.urls import open_url  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
@@ -273,9 +274,8 @@ def gateway_base_url(check):
 
 def send(url, headers, timeout=3.0):
     """The backend name answering one request ('a', 'b'), 'other', or raise OSError when unreachable."""
-    request = Request(url, headers=headers)
     try:
-        body = urlopen(request, timeout=timeout).read().decode("utf-8", "replace")
+        body = open_url(url, headers=headers, timeout=timeout, use_netrc=False).read().decode("utf-8", "replace")
     except HTTPError as exc:
         return "other", "HTTP %s" % exc.code
     for name in ("a", "b"):

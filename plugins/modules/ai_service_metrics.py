@@ -66,9 +66,10 @@ import json  # noqa: E402
 
 try:
     from urllib.parse import urlencode
-    from urllib.request import urlopen
 except ImportError:  # pragma: no cover
-    urlencode = urlopen = None
+    urlencode = None
+
+from ansible.module_utils.urls import open_url  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
@@ -113,7 +114,7 @@ def query(check, promql):
     if base.startswith(("http://", "https://")):
         url = "%s/api/v1/query?%s" % (base.rstrip("/"), urlencode({"query": promql}))
         try:
-            answer = json.loads(urlopen(url, timeout=10).read().decode("utf-8"))
+            answer = json.loads(open_url(url, timeout=10, use_netrc=False).read().decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise ClusterError("query API %s did not answer: %s" % (base, exc)) from None
     else:

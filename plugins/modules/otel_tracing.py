@@ -57,9 +57,10 @@ import time  # noqa: E402
 
 try:
     from urllib.error import HTTPError
-    from urllib.request import Request, urlopen
 except ImportError:  # pragma: no cover
-    HTTPError = Request = urlopen = None
+    HTTPError = None
+
+from ansible.module_utils.urls import open_url  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError, ClusterError  # noqa: E402
@@ -102,8 +103,8 @@ def post(check, body):
     if base.startswith(("http://", "https://")):
         data = json.dumps(body).encode()
         try:
-            resp = urlopen(Request(base.rstrip("/") + "/v1/traces", data=data,
-                                   headers={"Content-Type": "application/json"}), timeout=10)
+            resp = open_url(base.rstrip("/") + "/v1/traces", data=data, headers={"Content-Type": "application/json"},
+                            timeout=10, use_netrc=False)
             return resp.status, resp.read().decode("utf-8", "replace")[:300]
         except HTTPError as exc:
             return exc.code, exc.read().decode("utf-8", "replace")[:300]
