@@ -27,7 +27,13 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 
-import yaml
+try:
+    import yaml
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - modules check HAS_YAML
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = str(exc)
 
 try:
     from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, validate
@@ -629,17 +635,17 @@ def build_report(version, platform, results, template_path=None, **kwargs):
 
 
 # ----------------------------------------------------------------------------------------- helpers
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
 def _str_presenter(dumper, data):
     if "\n" in data:
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 
-_Dumper.add_representer(str, _str_presenter)
+if HAS_YAML:
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    _Dumper.add_representer(str, _str_presenter)
 
 
 def _md_cell(text):

@@ -251,7 +251,7 @@ import os  # noqa: E402
 import re  # noqa: E402
 import traceback  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, report  # noqa: E402
 
@@ -419,7 +419,7 @@ def plan(module):
         except ValueError as exc:
             errors.append({"input": "checklist_template", "msg": str(exc)})
 
-    report_dir = os.path.abspath(os.path.expanduser(params["report_dir"]))
+    report_dir = os.path.abspath(params["report_dir"])  # type path: ~ already expanded
     result["report_path"] = os.path.join(report_dir, "v%s" % result["version"], platform)
     probe = report_dir
     while not os.path.exists(probe):
@@ -477,7 +477,7 @@ def write(module):
             version, platform, results, template_path=template, metadata=metadata, expected_checks=expected,
             missing=params["missing"], errors=errors, warnings=warnings, server_version=params.get("server_version"),
             include_whitepaper=params["include_whitepaper"], check_mode=params["check_mode_run"], run=params["run"])
-        out = rep.write(os.path.abspath(os.path.expanduser(params["report_dir"])))
+        out = rep.write(os.path.abspath(params["report_dir"]))
     except (OSError, ValueError) as exc:
         module.fail_json(msg="cannot write the report under %s: %s" % (params["report_dir"], exc))
     lines = ["%-28s %-6s %-22s %s" % (r["id"], r["level"], r["status"] + ("" if r["verified"] else " (not verified)"),
@@ -513,6 +513,8 @@ def main():
         },
         supports_check_mode=True,
     )
+    if not report.HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=report.YAML_IMPORT_ERROR)
     try:
         if module.params["mode"] == "plan":
             module.exit_json(**plan(module))
