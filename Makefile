@@ -31,7 +31,15 @@ deps: venv collections
 
 include $(sort $(wildcard mk/*.mk))
 
+# Every stage runs even when an earlier one failed, so one CI run shows every problem; the closing line
+# sums the tests of all pytest runs (JUnit files in $(RESULTS)).
+RESULTS := $(ROOT)/.cache/test-results
+TEST_STAGES ?= unit lint integration
 test: deps
-	$(MAKE) unit
-	$(MAKE) lint
-	$(MAKE) integration
+	rm -rf $(RESULTS); mkdir -p $(RESULTS)
+	failed=""; for stage in $(TEST_STAGES); do \
+	  echo "=== make $$stage"; start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$stage || failed="$$failed $$stage"; \
+	  echo "=== make $$stage: $$(( $$(date +%s) - start ))s"; \
+	done; \
+	$(PY) tests/tools/summary.py $(RESULTS) $$failed

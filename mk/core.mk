@@ -1,10 +1,11 @@
 # Unit tests, lint and the integration suite (on the lab). `make test` runs them all.
 PYTEST := $(PY) -m pytest
+RESULTS ?= $(ROOT)/.cache/test-results
 PYTHON_PATHS := plugins tests bench
 
 .PHONY: unit lint lint-python lint-yaml lint-ansible sanity sanity-venv integration integration-tests
 unit: deps
-	$(PYTEST) -q -p no:cacheprovider tests/unit
+	mkdir -p $(RESULTS); $(PYTEST) -q -p no:cacheprovider --junitxml=$(RESULTS)/unit.xml tests/unit
 
 lint: lint-python lint-yaml lint-ansible sanity
 lint-python: venv
@@ -29,7 +30,7 @@ integration: deps
 	$(MAKE) lab
 	status=0; $(MAKE) integration-tests || status=$$?; $(MAKE) lab-down; exit $$status
 integration-tests:
-	$(PYTEST) -q -p no:cacheprovider tests/integration
+	mkdir -p $(RESULTS); $(PYTEST) -q -p no:cacheprovider --junitxml=$(RESULTS)/integration.xml tests/integration
 
 .PHONY: bench
 bench: deps

@@ -65,7 +65,7 @@ nodes-mirror-down:
 	@if [ -f $(NODES_MIRROR_PID) ]; then kill $$(cat $(NODES_MIRROR_PID)) 2>/dev/null || true; rm -f $(NODES_MIRROR_PID); fi
 
 molecule-nodes: venv nodes-image runsc containerd2
-	$(PY) $(NODES_DIR)/extra_collections.py
+	$(PY) tests/tools/install_collections.py $(ROOT)
 	$(MAKE) nodes-mirror-up
 	status=0; $(MAKE) molecule-nodes-run || status=$$?; $(MAKE) nodes-mirror-down; exit $$status
 molecule-nodes-run:

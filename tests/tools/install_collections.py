@@ -15,7 +15,18 @@ import tempfile
 import zipfile
 
 ANSIBLE_PACKAGE = "ansible==12.3.0"
-COLLECTIONS = ("kubernetes/core",)
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def wanted():
+    """kubernetes/core plus what tests/tools/collections.txt lists (namespace/name, one a line)."""
+    names = ["kubernetes/core"]
+    with open(os.path.join(HERE, "collections.txt")) as handle:
+        names += [line.split("#")[0].strip().replace(".", "/") for line in handle]
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+COLLECTIONS = wanted()
 
 
 def main(root):
