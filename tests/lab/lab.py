@@ -5,6 +5,7 @@
                                  the artifact mirror; create the simulated nodes and their devices
     lab.py controllers           install Kueue/JobSet manifests from the mirror (when absent) and
                                  attach the real controller processes to them
+    lab.py stop|start NAME       stop one component (kube-scheduler, kueue…) and start it again as it was
     lab.py down                  stop everything the lab started
     lab.py status                print what runs
 
@@ -383,7 +384,7 @@ def _node(name, gpus):
             "nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": GPU_PRODUCT.replace(" ", "-"),
             "nvidia.com/gpu.count": str(gpus), "nvidia.com/gpu.memory": "81559",
             "nvidia.com/gpu.family": "hopper", "nvidia.com/cuda.driver-version.full": GPU_DRIVER_VERSION,
-            "nvidia.com/cuda.driver.major": GPU_DRIVER_VERSION.split(".")[0],
+            "nvidia.com/cuda.driver.major": GPU_DRIVER_VERSION.split(".", maxsplit=1)[0],
             "nvidia.com/dra-kubelet-plugin": "true", "feature.node.kubernetes.io/pci-10de.present": "true",
         })
     capacity = {"cpu": "96" if gpus else "32", "memory": "1031Gi" if gpus else "128Gi", "pods": "110",
@@ -552,6 +553,30 @@ def cmd_status(_args):
         print("%-24s pid %-7d %s" % (name, entry["pid"], "running" if _alive(entry["pid"]) else "DEAD"))
 
 
+def cmd_stop(args):
+    """Stop one component but remember how it was started (tests of broken states)."""
+    state = _state()
+    entry = state["processes"].get(args.name)
+    if not entry:
+        raise SystemExit("lab: %s is not running (running: %s)" % (args.name, ", ".join(sorted(state["processes"]))))
+    state.setdefault("stopped", {})[args.name] = entry
+    _stop(state, args.name)
+    log("stopped %s" % args.name)
+
+
+def cmd_start(args):
+    """Start a component stopped with `lab.py stop` again, as it was."""
+    state = _state()
+    entry = state.get("stopped", {}).pop(args.name, None)
+    if not entry:
+        raise SystemExit("lab: %s was not stopped with `lab.py stop`" % args.name)
+    env = {"KUBECONFIG": os.path.join(LAB, "controllers.kubeconfig")} if args.name in ("kueue", "jobset") else None
+    _start(state, args.name, entry["argv"], env=env)
+    state["processes"][args.name].update({k: v for k, v in entry.items() if k not in ("pid", "argv")})
+    _save(state)
+    log("started %s" % args.name)
+
+
 def cmd_controllers(args):
     import controllers  # noqa: PLC0415
     controllers.attach(_state(), install=not args.no_install)
@@ -568,12 +593,14 @@ def main(argv=None):
     up.add_argument("--controllers", action=argparse.BooleanOptionalAction, default=True)
     sub.add_parser("down")
     sub.add_parser("status")
+    for verb in ("stop", "start"):
+        sub.add_parser(verb).add_argument("name", help="a process of the lab, e.g. kube-scheduler, kueue")
     ctl = sub.add_parser("controllers")
     ctl.add_argument("--no-install", action="store_true", help="only attach; a role installed the manifests")
     args = parser.parse_args(argv)
     sys.path.insert(0, HERE)
-    {"build": lambda a: build(), "up": cmd_up, "down": cmd_down, "status": cmd_status,
-     "controllers": cmd_controllers}[args.command](args)
+    {"build": lambda a: build(), "up": cmd_up, "down": cmd_down, "status": cmd_status, "stop": cmd_stop,
+     "start": cmd_start, "controllers": cmd_controllers}[args.command](args)
 
 
 if __name__ == "__main__":
