@@ -26,7 +26,7 @@ import lab  # noqa: E402
 
 
 def api_requests():
-    _, body = lab.Api().request("GET", "/metrics")
+    _unused, body = lab.Api().request("GET", "/metrics")
     text = body.decode() if isinstance(body, bytes) else str(body)
     return int(sum(float(m.group(1)) for m in re.finditer(r"^apiserver_request_total\{[^}]*\} (\S+)$", text, re.M)))
 

@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover
     HAS_YAML = False
 
 try:
-    import kubernetes  # noqa: F401
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
     HAS_KUBERNETES = True

@@ -49,7 +49,7 @@ class WaitTimeout(PartFailed):
 
 
 def random_suffix(length=5):
-    return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(length))
+    return "".join(random.choice(string.ascii_lowercase + string.digits) for _unused in range(length))
 
 
 def new_run_id():
@@ -231,7 +231,7 @@ class Probe:
 
     def create(self, obj, title=None):
         """Create an object (namespaced ones in the probe namespace); labelled; return the server's copy."""
-        obj, path, _ = self._prepare(obj)
+        obj, path, _unused = self._prepare(obj)
         title = title or "create %s %s" % (obj["kind"], obj["metadata"].get("name") or obj["metadata"]["generateName"])
         with self.evidence.step(title, "POST " + path, request=obj) as step:
             created = self.cluster.create(path, obj)
@@ -241,7 +241,7 @@ class Probe:
 
     def try_create(self, obj, title=None, dry_run=False):
         """Create an object that may be refused: return (created or None, ApiError or None)."""
-        obj, path, _ = self._prepare(obj)
+        obj, path, _unused = self._prepare(obj)
         title = title or "try to create %s" % obj["kind"]
         action = "POST " + path + (" ?dryRun=All" if dry_run else "")
         with self.evidence.step(title, action, request=obj) as step:

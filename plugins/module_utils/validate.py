@@ -275,11 +275,11 @@ def main(argv=None):
     failed = False
     for path in args.paths:
         result = validate_file(path, args.version)
-        print(format_result(result))
+        print(format_result(result))  # pylint: disable=ansible-bad-function  # command line, not a module
         if result["errors"] or (args.strict and result["warnings"]):
             failed = True
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -200,7 +200,7 @@ def service_mesh(check):
 def gateway_accepted(check, probe):
     given = check.params.get("gateway")
     if given:
-        namespace, _, name = given.partition("/")
+        namespace, _unused, name = given.partition("/")
         gateway = check.read("Gateway %s" % given, check.cluster.path(GW, "gateways", namespace, name))
     else:
         gateway_class = check.facts.get("gateway_class") or check.fail("no Accepted GatewayClass")
@@ -287,12 +287,12 @@ def send(url, headers, timeout=3.0):
 def from_controller(check, base, total):
     """(split counts, header counts, samples) of requests sent from the controller; OSError when unreachable."""
     split, header, samples = {"a": 0, "b": 0, "other": 0}, {"a": 0, "b": 0, "other": 0}, []
-    for _ in range(total):
+    for _unused in range(total):
         name, sample = send(base + "/", {"Host": SPLIT_HOST})
         split[name] += 1
         if len(samples) < 5:
             samples.append(sample)
-    for _ in range(max(10, total // 5)):
+    for _unused in range(max(10, total // 5)):
         name, _sample = send(base + "/", {"Host": SPLIT_HOST, check.params["header_name"]: HEADER_VALUE})
         header[name] += 1
     return split, header, samples
@@ -302,7 +302,7 @@ def count_log(log):
     """Counts from the in-cluster client's log lines 'S <answer>' (split) and 'H <answer>' (with header)."""
     split, header = {"a": 0, "b": 0, "other": 0}, {"a": 0, "b": 0, "other": 0}
     for line in log.splitlines():
-        kind, _, answer = line.partition(" ")
+        kind, _unused, answer = line.partition(" ")
         target = split if kind == "S" else header if kind == "H" else None
         if target is not None:
             target["a" if "backend=a" in answer else "b" if "backend=b" in answer else "other"] += 1

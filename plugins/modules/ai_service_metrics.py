@@ -130,8 +130,8 @@ def query_api_answers(check):
     else:
         given = check.params.get("prometheus_service")
         if given:
-            namespace, _, rest = given.partition("/")
-            name, _, port = rest.partition(":")
+            namespace, _unused, rest = given.partition("/")
+            name, _unused, port = rest.partition(":")
             check.require(namespace and name and port, "prometheus_service must be namespace/name:port, got %r" % given)
             found = [(namespace, name, port)]
         else:
@@ -178,7 +178,7 @@ def probe_metric_collected(check, probe):
                                                                                    "path": "/metrics"}]}})
     probe.wait_for(pod, lambda p: (p.get("status") or {}).get("phase") == "Running", "metrics probe pod running")
     promql = '%s{probe_id="%s"}' % (PROBE_METRIC, probe_id)
-    found = probe.wait_until(lambda: query(check, promql), lambda result: bool(result),
+    found = probe.wait_until(lambda: query(check, promql), bool,
                              "query %s returns the probe's series" % promql, timeout=check.params["scrape_timeout"])
     value = (found[0].get("value") or [None, None])[1]
     check.require(value == "42", "series found but value %r, expected 42" % value)

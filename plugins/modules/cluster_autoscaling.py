@@ -93,7 +93,7 @@ def autoscaler_present(check):
     karpenter = not check.crds_established(KARPENTER_CRDS)
     if not found and not karpenter:
         check.not_applicable(check.params["not_applicable_reason"])
-    check.require(any(ready for _, _, ready in found),
+    check.require(any(ready for _unused, _unused, ready in found),
                   "autoscaler found but not Available: %s" % (found or KARPENTER_CRDS))
     status = check.read("cluster-autoscaler status",
                         "/api/v1/namespaces/kube-system/configmaps/cluster-autoscaler-status", missing_ok=True)
@@ -155,7 +155,7 @@ def no_scale_up(check, probe):
     if not check.params["probe_scale_up"]:
         check.skip("scale-up not probed (probe_scale_up=false)")
     check.require(check.facts.get("autoscaler"), "no Available autoscaler")
-    _, asked = accelerator_pod(check, probe, "impossible", whole_nodes=1000)
+    _unused, asked = accelerator_pod(check, probe, "impossible", whole_nodes=1000)
     window = min(120, check.params["scale_up_timeout"])
     probe.stays(None, lambda evs: not any(e.get("reason") in SCALE_UP_REASONS for e in evs),
                 "no scale-up for a pod asking %s" % asked, seconds=window, fetch=lambda: events_of(probe, "impossible"))

@@ -240,7 +240,7 @@ def runtime_configured(check):
 def driver_daemonset_ready(check):
     given = check.params.get("driver_daemonset")
     if given:
-        namespace, _, name = given.partition("/")
+        namespace, _unused, name = given.partition("/")
         check.require(namespace and name, "driver_daemonset must be namespace/name, got %r" % given)
         found = [check.read("driver DaemonSet", check.cluster.path("apps/v1", "daemonsets", namespace, name))]
     else:

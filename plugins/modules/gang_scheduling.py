@@ -187,7 +187,7 @@ def gang_fits(check, probe):
     check.require("cluster_queue" in check.facts, "no usable ClusterQueue was found by the static part")
     n = check.params["pods"]
     lq, queue = local_queue(check, probe)
-    _, fits, _, _ = quota_plan(check, queue)
+    _unused, fits, _unused, _unused = quota_plan(check, queue)
     probe.create(job("gang-fits", lq, n, fits))
     kueue = check.facts["kueue"]
     wl = probe.wait_until(lambda: workload_of(probe, kueue, "gang-fits"), lambda w: has_condition(w, "Admitted"),

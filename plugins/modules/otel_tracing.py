@@ -129,8 +129,8 @@ def collector_found(check):
             break
     given = check.params.get("otlp_service")
     if given:
-        namespace, _, rest = given.partition("/")
-        name, _, port = rest.partition(":")
+        namespace, _unused, rest = given.partition("/")
+        name, _unused, port = rest.partition(":")
         check.require(namespace and name and port, "otlp_service must be namespace/name:port, got %r" % given)
         found = [(namespace, name, port)]
     else:

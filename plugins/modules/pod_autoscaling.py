@@ -106,7 +106,7 @@ def deployment(check, probe, name):
     for api_version, kind in (("apps/v1", "ReplicaSet"), ("v1", "Pod"), ("resource.k8s.io/v1", "ResourceClaim")):
         probe.also_clean(api_version, kind)  # made by controllers for our Deployment
     claims = None
-    device_class, _ = pick_device_class(check.dra_devices)
+    device_class, _unused = pick_device_class(check.dra_devices)
     if device_class:
         probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
                       "metadata": {"name": name}, "spec": {"spec": {"devices": {"requests": [
@@ -156,7 +156,7 @@ def hpa_scales(check, probe):
 
 def hpa_reports_missing_metric(check, probe):
     check.require(check.facts.get("metric"), "no custom metrics API: the failure case is only meaningful beside it")
-    obj, _ = started_hpa(check, probe, "missing-metric", MISSING_METRIC)
+    obj, _unused = started_hpa(check, probe, "missing-metric", MISSING_METRIC)
     obj = probe.wait_for(obj, lambda h: has_condition(h, "ScalingActive", "False"),
                          "HPA missing-metric reports ScalingActive=False")
     cond = condition(obj, "ScalingActive")

@@ -135,7 +135,7 @@ def verify(check):
                  operators_installed)
     tried = {}
     for op in check.facts.get("operators") or []:
-        group, _, reconciled, rejected = OPERATORS[op]
+        group, _unused, reconciled, rejected = OPERATORS[op]
         first = len(check.parts)
         check.static("%s: validating webhook registered and its pods Ready" % op,
                      lambda c, g=group: webhook_ready(c, g))

@@ -118,7 +118,7 @@ def devices_isolated(check, probe):
     check.require(check.facts.get("mode"), "no accelerator found by the static part")
     if check.facts["mode"] == "plugin":
         return plugin_isolated(check, probe, check.facts["node"])
-    node, _ = freest_node(check, 2)
+    node, _unused = freest_node(check, 2)
     allocated = []
     for name in ("tenant-a", "tenant-b"):
         rc, pod = claimed_pod(probe, name, node, check.facts["device_class"])

@@ -98,7 +98,7 @@ def virtual_claim(check, probe):
         return "pod requesting %s scheduled" % check.facts["resource"]
     check.require(check.facts.get("selector"), "no virtual device attribute to select")
     driver, attr, value = check.facts["selector"]
-    domain, _, name = attr.rpartition("/")  # qualified attribute names keep their own domain
+    domain, _unused, name = attr.rpartition("/")  # qualified attribute names keep their own domain
     expression = 'device.driver == %s && device.attributes[%s].%s == %s' % (
         json.dumps(driver), json.dumps(domain or driver), name, json.dumps(value))
     rc = probe.create({"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": "virtual"}, "spec": {

@@ -73,8 +73,8 @@ def kubectl(*args, **kwargs):
 def install(name):
     spec = CONTROLLERS[name]
     api = lab.Api()
-    status, _ = api.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + spec["crd"],
-                            ok=(200, 404))
+    status, _unused = api.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + spec["crd"],
+                                  ok=(200, 404))
     if status == 200:
         return
     lab.log("installing %s manifests" % name)

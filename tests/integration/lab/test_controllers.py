@@ -49,8 +49,12 @@ def test_jobset_through_a_local_queue_is_admitted_and_its_jobs_created(kubectl, 
                                                       ["items"] for c in w.get("status", {}).get("conditions", [])
                                                       if c["type"] == "Admitted" and c["status"] == "True"])
     assert workload[0]["metadata"]["ownerReferences"][0]["kind"] == "JobSet"
-    jobs = wait_for("2 child Jobs unsuspended", lambda: (lambda j: j if len(j) == 2 and not any(
-        x["spec"].get("suspend") for x in j) else None)(kubectl.json("get", "jobs", "-n", namespace)["items"]))
+
+    def unsuspended_jobs():
+        j = kubectl.json("get", "jobs", "-n", namespace)["items"]
+        return j if len(j) == 2 and not any(x["spec"].get("suspend") for x in j) else None
+
+    jobs = wait_for("2 child Jobs unsuspended", unsuspended_jobs)
     assert {j["metadata"]["labels"]["jobset.sigs.k8s.io/jobset-name"] for j in jobs} == {"trainer"}
     wait_for("4 pods Running", lambda: len([p for p in kubectl.json("get", "pods", "-n", namespace)["items"]
                                             if p["status"].get("phase") == "Running"]) == 4)

@@ -80,8 +80,12 @@ def test_simulated_gpu_nodes_look_like_nvidia_nodes(kubectl, lab):
 
 def test_scheduler_allocates_a_claim_and_the_pod_runs(kubectl, namespace):
     kubectl.apply([claim_template("one-gpu", 1), pod_with_claim("trainer", "one-gpu")], namespace)
-    pod = wait_for("pod Running", lambda: (lambda p: p if p["status"].get("phase") == "Running" else None)(
-        kubectl.json("get", "pod", "trainer", "-n", namespace)))
+
+    def running_pod():
+        p = kubectl.json("get", "pod", "trainer", "-n", namespace)
+        return p if p["status"].get("phase") == "Running" else None
+
+    pod = wait_for("pod Running", running_pod)
     devices = wait_for("claim allocated", lambda: [d for v in allocated_devices(kubectl, namespace).values()
                                                    for d in v])
     assert len(devices) == 1
@@ -108,8 +112,12 @@ def test_claim_for_more_gpus_than_a_node_has_stays_unallocated(kubectl, namespac
 def test_two_claims_never_receive_the_same_device(kubectl, namespace):
     kubectl.apply([claim_template("one-gpu", 1)] + [pod_with_claim("worker-%d" % i, "one-gpu") for i in range(4)],
                   namespace)
-    claims = wait_for("4 claims allocated", lambda: (lambda c: c if len(c) == 4 and all(c.values()) else None)(
-        allocated_devices(kubectl, namespace)))
+
+    def four_allocated():
+        c = allocated_devices(kubectl, namespace)
+        return c if len(c) == 4 and all(c.values()) else None
+
+    claims = wait_for("4 claims allocated", four_allocated)
     devices = [d for v in claims.values() for d in v]
     assert len(devices) == 4 and len(set(devices)) == 4
 
@@ -133,7 +141,7 @@ def test_job_pods_keep_running_until_deleted_or_their_run_time_ends(kubectl, nam
 
 def test_mirror_serves_artifacts_with_matching_checksums(lab):
     mirror = os.path.join(os.path.dirname(lab["kubeconfig"]), "mirror")
-    artifacts = [os.path.join(d, f) for d, _, files in os.walk(mirror) for f in files
+    artifacts = [os.path.join(d, f) for d, _unused, files in os.walk(mirror) for f in files
                  if not f.endswith((".sha256", ".sha512")) and f != "SHA256SUMS" and not f.startswith(".")]
     if not artifacts:
         pytest.fail("the mirror under %s is empty" % mirror)

@@ -60,7 +60,7 @@ def command(tmp_path, extra_vars, check=False, inventory=None, metadata=True):
 def run_verify(tmp_path, extra_vars, check=False, timeout=1200, inventory=None, metadata=True):
     """Run verify.yml; returns (returncode, combined output, report_dir)."""
     proc = subprocess.run(command(tmp_path, extra_vars, check, inventory, metadata), cwd=str(tmp_path),
-                          env=env(), capture_output=True, text=True, timeout=timeout)
+                          env=env(), capture_output=True, text=True, timeout=timeout, check=False)
     return proc.returncode, proc.stdout + proc.stderr, extra_vars.get("verify_report_dir", str(tmp_path / "report"))
 
 

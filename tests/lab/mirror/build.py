@@ -242,11 +242,11 @@ def checksums_ok(out, directories):
 def stamp_for(versions):
     with open(os.path.abspath(__file__), "rb") as handle:
         script = hashlib.sha256(handle.read()).hexdigest()
-    return {"script": script, "versions": {key: versions.get(key) for key, _ in BUILDERS}}
+    return {"script": script, "versions": {key: versions.get(key) for key, _unused in BUILDERS}}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--out", default=os.path.join(REPO, ".lab", "mirror"))
     parser.add_argument("--versions", default=VERSIONS_ENV)
     parser.add_argument("--force", action="store_true", help="rebuild even when the stamp says nothing changed")

@@ -41,7 +41,7 @@ class Fake(FakeCluster):
         self.routes.append((method, prefix, fn))
 
     def _send(self, method, url_path, headers, body):
-        path, _, query = url_path.partition("?")
+        path, _unused, query = url_path.partition("?")
         for m, prefix, fn in self.routes:
             if m == method and path.startswith(prefix):
                 answer = fn(method, path, query, body)

@@ -122,7 +122,7 @@ def test_ai_inference_negative_and_absent():
 def test_ai_inference_check_mode_creates_nothing():
     fake = gateway_cluster()
     result = run(ai_inference, fake, check_mode=True)
-    assert not any(m == "POST" for m, _ in fake.log)
+    assert not any(m == "POST" for m, _unused in fake.log)
     assert [p["outcome"] for p in result["parts"]][2:] == ["skipped"] * 4 and result["verified"] is False
     assert outcome(result, "service mesh") == "failed"  # optional: no mesh in the fake
 

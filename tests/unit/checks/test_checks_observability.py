@@ -35,7 +35,7 @@ def test_exposition_parser_reads_labels_and_flags_garbage():
 def test_coverage_is_per_accelerator_and_vendor_neutral():
     amd = 'gpu_gfx_activity{gpu_id="0",hostname="n1"} 5\ngpu_used_vram{gpu_id="0",hostname="n1"} 7\n' \
           'gpu_gfx_activity{gpu_id="1",hostname="n1"} 5\n'
-    samples, _ = accelerator_metrics.parse_exposition(amd)
+    samples, _unused = accelerator_metrics.parse_exposition(amd)
     per, names = accelerator_metrics.coverage({"src": samples})
     assert per[("n1", "0")] == {"utilization", "memory"}
     assert per[("n1", "1")] == {"utilization"}  # accelerator 1 lacks memory: must be reported

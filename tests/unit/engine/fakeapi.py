@@ -47,7 +47,7 @@ class FakeCluster(Cluster):
 
     # --- the fake server
     def _send(self, method, url_path, headers, body):
-        path, _, query = url_path.partition("?")
+        path, _unused, query = url_path.partition("?")
         self.log.append((method, path))
         for (m, prefix), outcome in self.fail.items():
             if m == method and path.startswith(prefix):
@@ -78,11 +78,11 @@ class FakeCluster(Cluster):
             return 200, {"resources": [{"name": n, "kind": k, "namespaced": nsd} for n, k, nsd in self.discovery[gv]]}
         plural, name = rest[0], (rest[1] if len(rest) > 1 else None)
         if method == "GET" and name is None:
-            items = [o for (g, p, n, _), o in sorted(self.store.items(), key=lambda kv: str(kv[0]))
+            items = [o for (g, p, n, _unused), o in sorted(self.store.items(), key=lambda kv: str(kv[0]))
                      if g == gv and p == plural and (ns is None or n == ns)]
             sel = query.get("labelSelector", [""])[0]
             for term in filter(None, sel.split(",")):
-                key, _, value = term.partition("=")
+                key, _unused, value = term.partition("=")
                 items = [o for o in items if (o["metadata"].get("labels") or {}).get(key) == value]
             limit = int(query.get("limit", ["0"])[0] or 0)
             start = int(query.get("continue", ["0"])[0] or 0)

@@ -43,7 +43,7 @@ def test_check_mode_runs_static_only_and_never_creates_a_probe():
         check.negative("neg", lambda c, p: calls.append("neg"))
 
     result, cluster = run(verify, check_mode=True)
-    assert calls == [] and not any(m == "POST" for m, _ in cluster.log)
+    assert calls == [] and not any(m == "POST" for m, _unused in cluster.log)
     assert [p["outcome"] for p in result["parts"]] == ["passed", "skipped", "skipped"]
     assert result["status"] == "Implemented" and result["verified"] is False
     assert "check mode" in result["notes"]
@@ -56,7 +56,7 @@ def test_not_applicable_stops_the_check_with_reason():
         check.static("autoscaler present", lambda c: c.not_applicable("no cluster autoscaler (bare metal)"))
         check.positive("scales up", lambda c, p: calls.append(1))
 
-    result, _ = run(verify)
+    result, _unused = run(verify)
     assert result["status"] == "N/A" and result["na_reason"] == "no cluster autoscaler (bare metal)"
     assert calls == [] and len(result["parts"]) == 1
 
@@ -65,7 +65,7 @@ def test_unreachable_api_gives_error_part_and_runs_nothing():
     cluster = FakeCluster()
     cluster.fail[("GET", "/version")] = OSError("connection refused")
     calls = []
-    result, _ = run(lambda c: calls.append(1), cluster=cluster)
+    result, _unused = run(lambda c: calls.append(1), cluster=cluster)
     assert calls == [] and result["verified"] is False and result["status"] == "Not Implemented"
     assert "cannot reach the API server" in result["parts"][0]["detail"]
 
@@ -78,7 +78,7 @@ def test_forbidden_probe_namespace_is_an_error_naming_the_verb():
         check.static("api", lambda c: "ok")
         check.positive("pos", lambda c, p: p.namespace)
 
-    result, _ = run(verify, cluster=cluster)
+    result, _unused = run(verify, cluster=cluster)
     pos = result["parts"][1]
     assert pos["outcome"] == "error" and "forbidden (403): not allowed to create namespaces" in pos["detail"]
     assert result["status"] == "Not Implemented" and result["verified"] is False
@@ -98,7 +98,7 @@ def test_helpers_served_and_crds_established():
         seen["missing"] = check.served("resource.k8s.io/v1", ["DeviceClass", "Widget"])
         seen["bad"] = check.crds_established(["a.x", "b.x", "c.x"])
 
-    result, _ = run(verify, cluster=cluster)
+    result, _unused = run(verify, cluster=cluster)
     assert seen == {"missing": ["Widget"], "bad": ["b.x", "c.x"]}
     crd_evidence = [e for e in result["evidence"] if e["title"] == "CRDs Established"][0]
     assert crd_evidence["response"] == {"a.x": "Established", "b.x": "not Established", "c.x": "missing"}
@@ -138,7 +138,7 @@ def test_parts_that_stop_early_create_no_probe_namespace():
         check.negative("opt-in", lambda c, p: c.skip("scale-up probe not enabled"))
 
     result, cluster = run(verify)
-    assert not any(m == "POST" for m, _ in cluster.log)
+    assert not any(m == "POST" for m, _unused in cluster.log)
     assert [(p["outcome"], p["detail"]) for p in result["parts"]] == [
         ("failed", "no x found"), ("skipped", "scale-up probe not enabled")]
     assert result["status"] == "Not Implemented"
@@ -149,7 +149,7 @@ def test_verify_raising_outside_a_part_is_reported_not_raised():
         check.static("ok", lambda c: "fine")
         raise ValueError("bug in verify")
 
-    result, _ = run(verify)
+    result, _unused = run(verify)
     assert result["parts"][-1]["name"] == "check aborted"
     assert result["parts"][-1]["detail"] == "internal error: ValueError: bug in verify"
     assert result["verified"] is False
@@ -165,6 +165,6 @@ def test_unreachable_webhook_is_a_failure_of_the_cluster_not_an_error():
         check.positive("create", lambda c, p: p.create({"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue",
                                                         "metadata": {"name": "q"}}))
 
-    result, _ = run(verify, cluster=cluster)
+    result, _unused = run(verify, cluster=cluster)
     assert result["parts"][0]["outcome"] == "failed" and "failed calling webhook" in result["parts"][0]["detail"]
     assert result["verified"] is True

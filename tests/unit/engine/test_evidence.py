@@ -24,7 +24,7 @@ def test_trim_cuts_long_lists_and_strings():
 def test_trim_bounds_depth():
     deep = {}
     node = deep
-    for _ in range(50):
+    for _unused in range(50):
         node["a"] = {}
         node = node["a"]
     text = repr(ev.trim(deep))

@@ -73,7 +73,7 @@ def test_cluster_autoscaling_present_but_behaviour_not_probed_is_partial():
     result = check.run(cluster_autoscaling.verify)
     assert [p["outcome"] for p in result["parts"]] == ["passed", "skipped", "skipped"]
     assert result["status"] == "Partially Implemented" and "probe_scale_up=false" in result["parts"][1]["detail"]
-    assert not any(m == "POST" for m, _ in cluster.log)
+    assert not any(m == "POST" for m, _unused in cluster.log)
 
 
 def test_gpu_sharing_na_only_without_accelerators():

@@ -212,6 +212,7 @@ def _run(tmp_path, mirror, tasks, extra_vars=None):
         env=env,
         cwd=str(tmp_path),
         timeout=300,
+        check=False,
     )
 
 
