@@ -19,9 +19,11 @@ demo: deps
 	  $(VENV)/bin/ansible-playbook $(VERIFY_INVENTORY) playbooks/site.yml; \
 	else echo "== playbooks/site.yml not present: verifying the lab as it is"; fi
 	@echo "== verify.yml: proving the requirements on the lab"
+	@# The lab has no data plane, so some MUSTs are truthfully Not Implemented there: the demo reports
+	@# them and does not fail for them (verify_fail_on_must=false); it fails only when verify itself fails.
 	status=0; $(VENV)/bin/ansible-playbook $(VERIFY_INVENTORY) playbooks/verify.yml \
 	  -e verify_kubeconfig=$(LAB_KUBECONFIG) -e verify_report_dir=$(REPORT_DIR) -e @$(VERIFY_METADATA) \
-	  $(VERIFY_ARGS) || status=$$?; \
+	  -e verify_fail_on_must=false $(VERIFY_ARGS) || status=$$?; \
 	echo; echo "== report:"; ls -d $(REPORT_DIR)/v*/* 2>/dev/null | sed 's|$$|/report.html|'; \
 	echo "   (PRODUCT.yaml, evidence/, junit.xml, results.json, whitepaper.md beside it)"; exit $$status
 
