@@ -10,6 +10,7 @@ import pytest
 
 from ..checks.test_core_checks import run
 
+# isort: split
 from ansible_collections.k8s_ai.conformance.plugins.modules import (  # noqa: E402  (path set up by the import above)
     dra_support,
     gang_scheduling,
