@@ -39,7 +39,7 @@ test: deps
 	rm -rf $(RESULTS); mkdir -p $(RESULTS)
 	failed=""; for stage in $(TEST_STAGES); do \
 	  echo "=== make $$stage"; start=$$(date +%s); \
-	  $(MAKE) --no-print-directory $$stage || failed="$$failed $$stage"; \
+	  $(MAKE) --no-print-directory -k $$stage || failed="$$failed $$stage"; \
 	  echo "=== make $$stage: $$(( $$(date +%s) - start ))s"; \
 	done; \
 	$(PY) tests/tools/summary.py $(RESULTS) $$failed
