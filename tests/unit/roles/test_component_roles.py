@@ -367,3 +367,16 @@ def test_site_runs_every_role_behind_its_switch_and_tag():
         assert task["when"].startswith(role + "_enabled ")
     assert sorted(seen) == sorted(ROLES)
     assert seen.index("jobset") < seen.index("kueue")  # Kueue starts with the JobSet CRD present
+
+
+def test_otel_collector_without_scraping_has_no_prometheus_receiver(tmp_path, mirror):
+    tasks = [
+        _include("otel_collector", "fetch"),
+        _include("otel_collector", "values"),
+        _dump("values", "otel_collector_chart_values"),
+    ]
+    result = _run(tmp_path, mirror, tasks, {"otel_collector_scrape_annotated_pods": False})
+    assert result.returncode == 0, result.stdout[-3000:]
+    config = json.loads((tmp_path / "out" / "values.json").read_text())["config"]
+    assert "prometheus" not in config["receivers"]
+    assert config["service"]["pipelines"]["metrics"]["receivers"] == ["otlp"]
