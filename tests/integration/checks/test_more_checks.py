@@ -288,12 +288,27 @@ class StandInGatewayController:
         self.thread.join(5)
 
 
+def install_gateway_api_crds(kubectl):
+    """The release's standard install from the lab's mirror (what the gateway_api role applies)."""
+    lab_dir = os.path.dirname(kubectl.kubeconfig)
+    with open(os.path.join(ROOT, "tests", "lab", "versions.env")) as f:
+        version = dict(line.strip().split("=", 1) for line in f if "=" in line and not line.startswith("#"))[
+            "GATEWAY_API_VERSION"]
+    manifest = os.path.join(lab_dir, "mirror", "github.com", "kubernetes-sigs", "gateway-api", "releases",
+                            "download", version, "standard-install.yaml")
+    if not os.path.exists(manifest):
+        pytest.fail("the lab's mirror has no Gateway API %s install (%s)" % (version, manifest))
+    kubectl.run("apply", "--server-side", "-f", manifest)
+    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/httproutes.gateway.networking.k8s.io",
+                "crd/gateways.gateway.networking.k8s.io", "crd/gatewayclasses.gateway.networking.k8s.io")
+
+
 def test_ai_inference_routes_accepted_but_traffic_never_passed_without_data_plane(lab_kubeconfig, kubectl):
     """The real Gateway API CRDs (schema and CEL validation) accept the probe's Gateway and routes; a stand-in
     controller accepts them; with no data plane the traffic part must say it could not run."""
     crds = [c["metadata"]["name"] for c in kubectl.json("get", "crd")["items"]]
     if "httproutes.gateway.networking.k8s.io" not in crds:
-        pytest.fail("the lab has no Gateway API CRDs (the gateway_api role installs them)")
+        install_gateway_api_crds(kubectl)
     name = "it-more-gateway-class"
     kubectl.apply({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": name},
                    "spec": {"controllerName": StandInGatewayController.CONTROLLER}})
