@@ -488,7 +488,12 @@ def write_inventory(state):
             "ansible_python_interpreter": os.path.join(ROOT, ".venv", "bin", "python"),
         }}}, "accelerator_nodes": {"hosts": {}}},
             "vars": {"k8s_ai_kubeconfig": KUBECONFIG, "k8s_ai_mirror_url": state["mirror_url"],
-                     "k8s_ai_lab": True}},
+                     "k8s_ai_lab": True, "k8s_ai_download_dir": os.path.join(LAB, "cache", "downloads"),
+                     # What the lab cannot run (no container images, no helm): as in molecule/lab.
+                     "gateway_api_implementation_enabled": False, "gateway_api_wait_accepted": False,
+                     "dra_driver_install": False, "dra_driver_gpu_node_selector": "nvidia.com/gpu.present=true",
+                     "accelerator_metrics_enabled": False, "otel_collector_enabled": False,
+                     "metrics_adapter_enabled": False}},
     }
     with open(os.path.join(LAB, "inventory"), "w") as f:
         f.write("# The lab's Ansible inventory, written by tests/lab/lab.py\n")
