@@ -8,21 +8,24 @@ REPORT_DIR ?= $(ROOT)/ai-conformance-report
 LAB_INVENTORY ?= $(ROOT)/.lab/inventory
 LAB_KUBECONFIG ?= $(ROOT)/.lab/kubeconfig
 VERIFY_ARGS ?=
-VERIFY_INVENTORY = $(if $(wildcard $(LAB_INVENTORY)),-i $(LAB_INVENTORY))
+# Decided by the shell when the recipe line runs: `make lab` writes the inventory during the same make run,
+# after make has expanded (and cached the directory listing for) every line of the recipe.
+VERIFY_INVENTORY = $$([ -f $(LAB_INVENTORY) ] && echo -i $(LAB_INVENTORY))
 VERIFY_METADATA ?= $(ROOT)/tests/integration/verify/lab-metadata.yml
 
 .PHONY: demo verify validate unit-report integration-verify
 demo: deps
 	$(MAKE) lab
+	@test -f $(LAB_INVENTORY) || { echo "make lab wrote no $(LAB_INVENTORY): see .lab/*.log" >&2; exit 1; }
 	@if [ -f playbooks/site.yml ]; then \
 	  echo "== site.yml: installing the stack on the lab"; \
-	  $(VENV)/bin/ansible-playbook $(VERIFY_INVENTORY) playbooks/site.yml && \
+	  $(VENV)/bin/ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml && \
 	  $(MAKE) --no-print-directory lab-controllers LAB_ARGS=--no-install; \
 	else echo "== playbooks/site.yml not present: verifying the lab as it is"; fi
 	@echo "== verify.yml: proving the requirements on the lab"
 	@# The lab has no data plane, so some MUSTs are truthfully Not Implemented there: the demo reports
 	@# them and does not fail for them (verify_fail_on_must=false); it fails only when verify itself fails.
-	status=0; $(VENV)/bin/ansible-playbook $(VERIFY_INVENTORY) playbooks/verify.yml \
+	status=0; $(VENV)/bin/ansible-playbook -i $(LAB_INVENTORY) playbooks/verify.yml \
 	  -e verify_kubeconfig=$(LAB_KUBECONFIG) -e verify_report_dir=$(REPORT_DIR) -e @$(VERIFY_METADATA) \
 	  -e verify_fail_on_must=false $(VERIFY_ARGS) || status=$$?; \
 	echo; echo "== report:"; ls -d $(REPORT_DIR)/v*/* 2>/dev/null | sed 's|$$|/report.html|'; \

@@ -22,7 +22,12 @@ mirror() {
   if [ -z "$uri" ]; then
     uri=$(grep -hs -E '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}' | grep -v security | head -n1 || true)
   fi
-  echo "${NODES_MIRROR:-${uri:-http://deb.debian.org/debian}}"
+  uri="${NODES_MIRROR:-$uri}"
+  if [ -z "$uri" ]; then
+    echo "build-image.sh: no Debian mirror: apt has no deb source (/etc/apt/sources.list[.d]); set NODES_MIRROR=<mirror URL>" >&2
+    return 1
+  fi
+  echo "$uri"
 }
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "build-image.sh: '$1' not found (apt-get install -y $2)" >&2; exit 2; }; }
@@ -38,8 +43,9 @@ mkdir -p "$CACHE"
 if [ ! -s "$TARBALL" ] || [ -n "${NODES_IMAGE_REBUILD:-}" ]; then
   root=$(mktemp -d "$CACHE/rootfs.XXXXXX")
   trap 'rm -rf "$root"' EXIT
-  echo "debootstrap $SUITE from $(mirror) (packages: $PACKAGES)"
-  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$(mirror)" >"$CACHE/debootstrap.log" 2>&1 \
+  source_uri=$(mirror) || exit 2
+  echo "debootstrap $SUITE from $source_uri (packages: $PACKAGES)"
+  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$source_uri" >"$CACHE/debootstrap.log" 2>&1 \
     || { tail -n 30 "$CACHE/debootstrap.log" >&2; exit 1; }
   # Container hygiene: no getty/udev/timers fighting the host, machine-id made at first boot.
   chroot "$root" systemctl mask getty.target systemd-udevd.service systemd-udevd-kernel.socket \
