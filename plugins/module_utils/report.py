@@ -178,6 +178,9 @@ class Report:
         self.check_mode = check_mode
         self.run = dict(run or {})
         self.generated = now_utc()
+        # Extensions (drift.attach): extra top-level keys of the results JSON, extra report.html sections.
+        self.extra_data = {}
+        self.html_sections = []
         by_check = {}
         for item in results or []:
             if isinstance(item, dict) and item.get("check"):
@@ -480,6 +483,7 @@ class Report:
             "checks": [self.results[c] for c in self.order],
             "files": files or [],
             "validation": validation,
+            **self.extra_data,
         })
 
     # report.html ------------------------------------------------------------------------------------
@@ -520,6 +524,7 @@ class Report:
                            "" if row["verified"] else ' <span class="pill nv">not verified</span>',
                            esc(row["summary"]), res["duration_s"]))
         out.append("</tbody></table></section>")
+        out.extend(self.html_sections)
         if self.include_whitepaper:
             out.append("<section><h2>Whitepaper checklist %s</h2><table><thead><tr><th>Domain</th><th>ID</th>"
                        "<th>Requirement</th><th>Support</th><th>Check</th></tr></thead><tbody>"
