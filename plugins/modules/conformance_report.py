@@ -122,6 +122,20 @@ options:
     description: With O(mode=write), free-form facts about the run (run id, durations) kept in C(results.json).
     type: dict
     default: {}
+  previous_report:
+    description:
+      - A previous report to compare with (drift) - its JSON file, its folder (C(<dir>/v<minor>/<platform>)), or the
+        report root above it (with O(cluster), also C(<root>/<cluster>)). It is read before anything is written, so
+        it may be the folder that this run overwrites.
+      - With O(mode=plan), a previous report that exists but cannot be read is an input error; one that does not
+        exist is a warning (a first run has no baseline).
+      - With O(mode=write), regressions and improvements per requirement go into the results JSON (C(drift)),
+        C(report.html) and RV(drift_lines).
+    type: path
+  cluster:
+    description: Name of the cluster in a fleet run (the inventory host); kept in the report and used to find
+      O(previous_report) under a fleet's report root.
+    type: str
 notes:
   - The module always runs, also in check mode (it writes only report files, never to the cluster).
 """
@@ -245,6 +259,23 @@ lines:
   returned: mode is write
   type: list
   elements: str
+drift:
+  description:
+    - Comparison with O(previous_report) - C(status) (V(compared), V(no baseline), V(error)), C(baseline),
+      C(regressions), C(improvements), C(changes), C(added), C(removed) (each a list of C(id), C(list), C(level),
+      C(from), C(to)), C(must_regressions), C(summary).
+  returned: mode is write and O(previous_report) is set
+  type: dict
+drift_lines:
+  description: The drift summary and one line per regression, improvement and change.
+  returned: mode is write
+  type: list
+  elements: str
+regressions:
+  description: Ids of the requirements (and whitepaper items) that regressed since O(previous_report).
+  returned: mode is write
+  type: list
+  elements: str
 """
 
 import os  # noqa: E402
@@ -253,7 +284,7 @@ import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, report  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, drift, report  # noqa: E402
 
 try:
     from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import Cluster, ClusterError
@@ -428,6 +459,15 @@ def plan(module):
         errors.append({"input": "report_dir", "msg": "%s cannot be created or written (%s is not a writable "
                        "directory)" % (report_dir, probe)})
 
+    if params.get("previous_report"):
+        try:
+            result["previous_report"] = drift.load_report(params["previous_report"], params.get("cluster"))[0]
+        except drift.DriftError as exc:
+            if os.path.exists(params["previous_report"]):
+                errors.append({"input": "previous_report", "msg": str(exc)})
+            else:
+                warnings.append("previous_report: %s; no drift is computed (first run?)" % exc)
+
     if not checks:
         checks = catalog.checks_for(result["version"], params["include_whitepaper"])
     result["checks"] = checks
@@ -477,6 +517,7 @@ def write(module):
             version, platform, results, template_path=template, metadata=metadata, expected_checks=expected,
             missing=params["missing"], errors=errors, warnings=warnings, server_version=params.get("server_version"),
             include_whitepaper=params["include_whitepaper"], check_mode=params["check_mode_run"], run=params["run"])
+        changes = compare_previous(params, rep)
         out = rep.write(os.path.abspath(params["report_dir"]))
     except (OSError, ValueError) as exc:
         module.fail_json(msg="cannot write the report under %s: %s" % (params["report_dir"], exc))
@@ -484,7 +525,29 @@ def write(module):
                                       r["summary"]) for r in rep.official_rows()]
     return {"changed": True, "report_path": out["path"], "files": out["files"], "verdict": out["verdict"],
             "must_failures": out["must_failures"], "must_na": out["must_na"], "counts": out["counts"],
-            "validation": out["validation"], "lines": lines}
+            "validation": out["validation"], "lines": lines, "drift_lines": drift.lines(changes),
+            "regressions": [e["id"] for e in (changes or {}).get("regressions", [])],
+            **({"drift": changes} if changes else {})}
+
+
+def compare_previous(params, rep):
+    """Drift against params.previous_report (read before the new report is written), attached to `rep`."""
+    if params.get("cluster"):
+        rep.run.setdefault("cluster", params["cluster"])
+    previous = params.get("previous_report")
+    if not previous:
+        return None
+    try:
+        path, doc = drift.load_report(previous, params.get("cluster"))
+    except drift.DriftError as exc:
+        status = "error" if os.path.exists(previous) else "no baseline"
+        changes = drift.not_compared(status, str(exc), previous)
+        rep.warnings.append("previous_report: %s; no drift is computed" % exc)
+    else:
+        changes = drift.compare(doc, drift.current_of(rep), path)
+    if not drift.attach(rep, changes):
+        rep.warnings.append("this report writer has no place for the drift; it is returned only")
+    return changes
 
 
 def main():
@@ -510,6 +573,8 @@ def main():
             "warnings": {"type": "list", "elements": "str", "default": []},
             "check_mode_run": {"type": "bool", "default": False},
             "run": {"type": "dict", "default": {}},
+            "previous_report": {"type": "path"},
+            "cluster": {"type": "str"},
         },
         supports_check_mode=True,
     )
