@@ -143,10 +143,24 @@ _V136 = (
     ("high_performance_networking", "networking", SHOULD),
     ("disaggregated_inference", "networking", SHOULD),
 ) + _V133[2:]
-_V137 = tuple(
-    item for entry in _V136
-    for item in ((entry, ("workload_sandboxing", "security", SHOULD))
-                 if entry[0] == "secure_accelerator_access" else (entry,))
+# v1.37: the official template docs/AIConformance-1.37.yaml of cncf/k8s-ai-conformance (ids, sections, levels,
+# order); the same as v1.36 plus security/workload_sandboxing (SHOULD).
+_V137 = (
+    ("driver_runtime_management", "accelerators", SHOULD),
+    ("gpu_sharing", "accelerators", SHOULD),
+    ("virtualized_accelerator", "accelerators", SHOULD),
+    ("ai_inference", "networking", MUST),
+    ("advanced_inference_ingress", "networking", SHOULD),
+    ("high_performance_networking", "networking", SHOULD),
+    ("disaggregated_inference", "networking", SHOULD),
+    ("gang_scheduling", "schedulingOrchestration", MUST),
+    ("cluster_autoscaling", "schedulingOrchestration", MUST),
+    ("pod_autoscaling", "schedulingOrchestration", MUST),
+    ("accelerator_metrics", "observability", MUST),
+    ("ai_service_metrics", "observability", MUST),
+    ("secure_accelerator_access", "security", MUST),
+    ("workload_sandboxing", "security", SHOULD),
+    ("robust_controller", "operator", MUST),
 )
 
 OFFICIAL = {
@@ -155,6 +169,15 @@ OFFICIAL = {
     "1.35": _V135,
     "1.36": _V136,
     "1.37": _V137,
+}
+
+# Requirement ids covered by the upstream AI conformance test suite (kubernetes-sigs/ai-conformance), and the Go
+# test that verifies each: a fact of cncf/k8s-ai-conformance scripts/validate.go (autoTestedRequirements), which
+# looks for these tests in a junit.xml / results.json / e2e.log linked as evidence.
+UPSTREAM_TESTS = {
+    "secure_accelerator_access": "TestSecureAcceleratorAccess",
+    "gang_scheduling": "TestGangScheduling",
+    "cluster_autoscaling": "TestAcceleratorClusterAutoscaling",
 }
 
 # Official id -> check name.  Today every official id is a check of the same name.
@@ -326,3 +349,14 @@ def requirement_ids(check, version=None, include_whitepaper=True):
 def support_level(status):
     """Whitepaper support level (No / Partial / Full) for a check status."""
     return STATUS_TO_SUPPORT.get(status, "No")
+
+
+def junit_test_name(rid):
+    """Name of the testcase that stands for requirement `rid` in our junit.xml.
+
+    The upstream test name for the ids validate.go maps (UPSTREAM_TESTS), else ``Test`` + the id in CamelCase
+    (``ai_inference`` -> ``TestAiInference``), linked from PRODUCT.yaml with a ``#Test...`` fragment.
+    """
+    if rid in UPSTREAM_TESTS:
+        return UPSTREAM_TESTS[rid]
+    return "Test" + "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", str(rid)) if part)
