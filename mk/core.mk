@@ -3,7 +3,7 @@ PYTEST := $(PY) -m pytest
 RESULTS ?= $(ROOT)/.cache/test-results
 PYTHON_PATHS := plugins tests bench
 
-.PHONY: unit lint lint-python lint-yaml lint-ansible sanity sanity-venv integration integration-tests integration-pytest
+.PHONY: unit lint lint-python lint-yaml lint-ansible sanity sanity-venv integration integration-tests integration-pytest lab-down-tests
 unit: deps
 	mkdir -p $(RESULTS); $(PYTEST) -q -p no:cacheprovider --junitxml=$(RESULTS)/unit.xml tests/unit
 
@@ -25,10 +25,14 @@ $(SANITY_VENV)/.installed: requirements-dev.txt | venv
 sanity: deps sanity-venv
 	$(SANITY_VENV)/bin/python tests/tools/sanity.py
 
-# The lab is started for the suite and always stopped, also when a test fails.
+# The lab is started for the suite and always stopped, also when a test fails; then tests/lab_down proves
+# that lab-down left nothing behind (containers, netns, routes, mounts, cgroups, rules, sysctls).
 integration: deps
 	$(MAKE) lab
-	status=0; $(MAKE) integration-tests || status=$$?; $(MAKE) lab-down; exit $$status
+	status=0; $(MAKE) integration-tests || status=$$?; $(MAKE) lab-down || status=1; \
+	$(MAKE) lab-down-tests || status=1; exit $$status
+lab-down-tests: venv
+	mkdir -p $(RESULTS); $(PYTEST) -q -p no:cacheprovider --junitxml=$(RESULTS)/lab-down.xml tests/lab_down
 # pytest on the lab, then the molecule scenarios (lab: site.yml on the lab; nodes: real Debian nodes in podman,
 # which also create the gvisor RuntimeClass in the running lab). Each runs even when the one before failed.
 INTEGRATION_PARTS ?= integration-pytest molecule-lab molecule-nodes

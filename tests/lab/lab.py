@@ -1,8 +1,10 @@
 """The lab: a real Kubernetes control plane with simulated GPU nodes, on loopback.
 
     lab.py build                 build (or reuse) the pinned binaries into .lab/bin
-    lab.py up [--gpu-nodes N]    start etcd, kube-apiserver, scheduler, controller-manager, kwok,
-                                 the artifact mirror; create the simulated nodes and their devices
+    lab.py up [--gpu-nodes N] [--real-nodes N]
+                                 start etcd, kube-apiserver, scheduler, controller-manager, kwok,
+                                 the artifact mirror; create the simulated nodes and their devices;
+                                 start the real nodes (tests/lab/realnodes.py, default 2)
     lab.py controllers           install Kueue/JobSet manifests from the mirror (when absent) and
                                  attach the real controller processes to them
     lab.py stop|start NAME       stop one component (kube-scheduler, kueue…) and start it again as it was
@@ -28,6 +30,8 @@ import sys
 import time
 
 import yaml
+
+import realnodes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -79,10 +83,22 @@ def _tree_hash(*paths):
     return digest.hexdigest()[:16]
 
 
-def _go_build(name, module_dir, package, output, ldflags="-s -w"):
-    """go build with a stamp so a warm `make lab` does not even link."""
+def _files_hash(args):
+    digest = hashlib.sha256()
+    for arg in args:
+        digest.update(arg.encode())
+        if os.path.isfile(arg):
+            with open(arg, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def _go_build(name, module_dir, package, output, ldflags="-s -w", extra=()):
+    """go build with a stamp so a warm `make lab` does not even link. extra: more go build flags
+    (their files' content is part of the stamp)."""
     stamp = output + ".stamp"
-    key = "%s %s %s %s" % (_tree_hash(module_dir), json.dumps(versions(), sort_keys=True), package, ldflags)
+    key = "%s %s %s %s %s" % (_tree_hash(module_dir), json.dumps(versions(), sort_keys=True), package, ldflags,
+                              _files_hash(extra))
     if os.path.exists(output) and os.path.exists(stamp):
         with open(stamp) as f:
             if f.read() == key:
@@ -93,7 +109,7 @@ def _go_build(name, module_dir, package, output, ldflags="-s -w"):
     env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod", CGO_ENABLED="0",
                GONOSUMDB="sigs.k8s.io/scheduler-library")
     started = time.time()
-    subprocess.run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", output, package],
+    subprocess.run(["go", "build", "-trimpath", "-ldflags", ldflags] + list(extra) + ["-o", output, package],
                    cwd=module_dir, env=env, check=True)
     with open(stamp, "w") as f:
         f.write(key)
@@ -101,7 +117,7 @@ def _go_build(name, module_dir, package, output, ldflags="-s -w"):
     return True
 
 
-def build():
+def build(real_nodes=True):
     os.makedirs(BIN, exist_ok=True)
     v = versions()
     go = os.path.join(HERE, "go")
@@ -114,9 +130,9 @@ def build():
         "-X %s.gitTreeState=clean" % stamp,
         "-X %s.buildDate=1970-01-01T00:00:00Z" % stamp,
     ])
-    _go_build("kube (apiserver, scheduler, controller-manager, kubectl)", os.path.join(go, "kube"), ".",
-              os.path.join(BIN, "kube"), kube_ldflags)
-    for name in ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl"):
+    _go_build("kube (apiserver, scheduler, controller-manager, kubelet, kube-proxy, kubectl)", os.path.join(go, "kube"),
+              ".", os.path.join(BIN, "kube"), kube_ldflags)
+    for name in ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubelet", "kube-proxy", "kubectl"):
         link = os.path.join(BIN, name)
         if not os.path.islink(link):
             os.symlink("kube", link)
@@ -125,6 +141,8 @@ def build():
     _go_build("kwok", controllers, "sigs.k8s.io/kwok/cmd/kwok", os.path.join(BIN, "kwok"))
     _go_build("kueue", controllers, "sigs.k8s.io/kueue/cmd/kueue", os.path.join(BIN, "kueue"))
     _go_build("jobset", controllers, "sigs.k8s.io/jobset", os.path.join(BIN, "jobset"))
+    if real_nodes:
+        realnodes.build(sys.modules[__name__])
 
 
 # ---------------------------------------------------------------- PKI (openssl, cached)
@@ -133,10 +151,22 @@ def _openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def _cert(name, subject, ca=True, sans=None, client=False):
     key, crt = os.path.join(PKI, name + ".key"), os.path.join(PKI, name + ".crt")
-    if os.path.exists(crt):
+    wanted = "%s %s" % (subject, ",".join(sans or []))
+    made = os.path.join(PKI, name + ".subject")
+    if os.path.exists(crt) and (ca or _read(made) == wanted):
         return
+    with open(made, "w") as f:
+        f.write(wanted)
     _openssl("genrsa", "-out", key, "2048")
     if ca:
         _openssl("req", "-x509", "-new", "-key", key, "-subj", subject, "-days", "3650", "-out", crt,
@@ -159,7 +189,10 @@ def pki():
     _cert("ca", "/CN=k8s-ai-conformance-lab-ca")
     _cert("apiserver", "/CN=kube-apiserver", ca=False, sans=[
         "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
-        "DNS:kubernetes.default.svc.cluster.local", "IP:127.0.0.1", "IP:10.96.0.1"])
+        "DNS:kubernetes.default.svc.cluster.local", "IP:127.0.0.1", "IP:10.96.0.1", "IP:" + realnodes.HOST_IP])
+    # The API server's client certificate towards the kubelets (logs, exec, port-forward, proxy).
+    _cert("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client", ca=False, client=True)
+    _cert("kube-proxy", "/CN=system:kube-proxy", ca=False, client=True)
     _cert("admin", "/O=system:masters/CN=lab-admin", ca=False, client=True)
     _cert("scheduler", "/CN=system:kube-scheduler", ca=False, client=True)
     _cert("controller-manager", "/CN=system:kube-controller-manager", ca=False, client=True)
@@ -322,13 +355,21 @@ def start_control_plane(state):
     _start(state, "kube-apiserver", [
         os.path.join(BIN, "kube-apiserver"),
         "--etcd-servers=http://127.0.0.1:%d" % e,
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=%d" % PORTS["apiserver"],
+        # Listening beyond loopback: the real nodes (and their pods, through the kubernetes Service, whose
+        # endpoint the API server keeps at its advertised address) reach it on the lab bridge.
+        "--bind-address=0.0.0.0", "--advertise-address=" + realnodes.HOST_IP, "--secure-port=%d" % PORTS["apiserver"],
         "--tls-cert-file=" + pk("apiserver.crt"), "--tls-private-key-file=" + pk("apiserver.key"),
         "--client-ca-file=" + pk("ca.crt"),
         "--service-account-key-file=" + pk("sa.pub"), "--service-account-signing-key-file=" + pk("sa.key"),
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         "--service-cluster-ip-range=" + SERVICE_CIDR, "--authorization-mode=Node,RBAC",
-        "--allow-privileged=true", "--endpoint-reconciler-type=none",
+        "--allow-privileged=true",
+        "--kubelet-client-certificate=" + pk("apiserver-kubelet-client.crt"),
+        "--kubelet-client-key=" + pk("apiserver-kubelet-client.key"),
+        "--kubelet-preferred-address-types=InternalIP",
+        # Webhooks and aggregated APIs are dialled at their endpoints (pod IPs, routed to the real nodes),
+        # not at ClusterIPs: the host runs no kube-proxy.
+        "--enable-aggregator-routing=true",
         "--requestheader-client-ca-file=" + pk("ca.crt"), "--requestheader-allowed-names=front-proxy-client",
         "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
         "--requestheader-extra-headers-prefix=X-Remote-Extra-",
@@ -502,7 +543,7 @@ def write_inventory(state):
 
 def cmd_up(args):
     started = time.time()
-    build()
+    build(real_nodes=args.real_nodes > 0)
     pki()
     state = _state()
     for name in list(state["processes"]):
@@ -523,6 +564,8 @@ def cmd_up(args):
     write_kubeconfig(KUBECONFIG, "admin")
     start_control_plane(state)
     populate(args.gpu_nodes, args.gpus_per_node, args.cpu_nodes)
+    state["real_nodes_wanted"] = args.real_nodes
+    realnodes.up(sys.modules[__name__], state, args.real_nodes)
     start_mirror(state)
     write_inventory(state)
     if args.controllers:
@@ -535,6 +578,10 @@ def cmd_up(args):
 
 def cmd_down(_args):
     state = _state()
+    removed = realnodes.down(sys.modules[__name__], state)
+    if removed:
+        log("removed real nodes %s" % ", ".join(removed))
+    _save(state)
     for name in ["kueue", "jobset", "mirror", "kwok", "kube-scheduler", "kube-controller-manager",
                  "kube-apiserver", "etcd"] + list(state["processes"]):
         _stop(state, name)
@@ -595,6 +642,8 @@ def main(argv=None):
     up.add_argument("--gpu-nodes", type=int, default=int(os.environ.get("LAB_GPU_NODES", 2)))
     up.add_argument("--gpus-per-node", type=int, default=int(os.environ.get("LAB_GPUS_PER_NODE", 8)))
     up.add_argument("--cpu-nodes", type=int, default=int(os.environ.get("LAB_CPU_NODES", 1)))
+    up.add_argument("--real-nodes", type=int, default=int(os.environ.get("LAB_REAL_NODES", 2)),
+                    help="nodes that run real pods (podman containers with kubelet + containerd); 0 for none")
     up.add_argument("--controllers", action=argparse.BooleanOptionalAction, default=True)
     sub.add_parser("down")
     sub.add_parser("status")

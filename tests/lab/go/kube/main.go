@@ -1,9 +1,10 @@
-// Command kube is the lab's multi-call control-plane binary: it runs
-// kube-apiserver, kube-scheduler, kube-controller-manager or kubectl,
-// chosen by the name it is called by (symlinks) or by its first argument.
+// Command kube is the lab's multi-call Kubernetes binary: it runs kube-apiserver,
+// kube-scheduler, kube-controller-manager, kubelet, kube-proxy or kubectl, chosen by
+// the name it is called by (symlinks) or by its first argument. One link instead of six.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,13 +18,17 @@ import (
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 var commands = map[string]func() *cobra.Command{
 	"kube-apiserver":          apiserver.NewAPIServerCommand,
 	"kube-scheduler":          func() *cobra.Command { return scheduler.NewSchedulerCommand() },
 	"kube-controller-manager": controllermanager.NewControllerManagerCommand,
+	"kubelet":                 func() *cobra.Command { return kubelet.NewKubeletCommand(context.Background()) },
+	"kube-proxy":              proxy.NewProxyCommand,
 }
 
 func main() {
@@ -41,7 +46,7 @@ func main() {
 	}
 	newCommand, known := commands[name]
 	if !known {
-		fmt.Fprintf(os.Stderr, "kube: unknown component %q (want kube-apiserver, kube-scheduler, kube-controller-manager or kubectl)\n", name)
+		fmt.Fprintf(os.Stderr, "kube: unknown component %q (want kube-apiserver, kube-scheduler, kube-controller-manager, kubelet, kube-proxy or kubectl)\n", name)
 		os.Exit(2)
 	}
 	os.Exit(cli.Run(newCommand()))

@@ -1,11 +1,15 @@
 // Wrapper module: builds containerd 2.x (config version 3) for the "nodes" molecule lab, whose Debian
-// bookworm image only has containerd 1.6 (config version 2). Separate from ../go because gVisor's
+// bookworm image only has containerd 1.6 (config version 2), and the lab's real nodes (with its runc shim and ctr). Separate from ../go because gVisor's
 // dependency graph lifts otelgrpc past what this containerd compiles with. Built by `make containerd2`.
 module k8s-ai-conformance.invalid/lab/containerd
 
 go 1.26
 
-tool github.com/containerd/containerd/v2/cmd/containerd
+tool (
+	github.com/containerd/containerd/v2/cmd/containerd
+	github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+	github.com/containerd/containerd/v2/cmd/ctr
+)
 
 require (
 	dario.cat/mergo v1.0.1 // indirect

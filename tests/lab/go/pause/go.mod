@@ -1,0 +1,3 @@
+module k8s-ai-conformance.invalid/lab/pause
+
+go 1.26

@@ -1,0 +1,565 @@
+"""The lab's real nodes: kubelet + containerd 2.x + runc (+ runsc) in podman containers that run real pods.
+
+One privileged podman container per node (kind-like, no systemd), each in a network namespace of its
+own wired to a host bridge; pods get routed /32 veths (CNI ptp + host-local), kube-proxy (nftables) runs
+in the node, CoreDNS in the cluster, the DRA example driver's kubelet plugin publishes devices and
+injects them through CDI, and a RuntimeClass `gvisor` runs pods under runsc. Images are built here
+(tests/lab/images.py) and imported into each node's containerd under their upstream names.
+
+Called by tests/lab/lab.py (`up --real-nodes N`, `down`); the facts this follows and the traps of this
+machine (cgroup v1, no CAP_SYS_RESOURCE) are in tests/lab/README.md.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import images
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BRIDGE = "k8slab0"
+HOST_IP = "172.31.250.1"           # the host's address on the lab bridge: the API server as the nodes see it
+NODE_SUBNET = "172.31.250.0/24"
+CLUSTER_CIDR = "10.250.0.0/16"     # pods of the real nodes (kwok's simulated pods use 10.244.0.0/16)
+DNS_IP = "10.96.0.10"
+REAL_LABEL = "lab.k8s-ai-conformance.io/real-node"
+DRA_DRIVER = "gpu.example.com"     # the DRA example driver's default driver name (and DeviceClass)
+DRA_DEVICES_PER_NODE = 4
+PODMAN = ["podman", "--cgroup-manager=cgroupfs", "--runtime", "/usr/sbin/runc"]
+# Global (not per-namespace) sysctls the kubelet sets when protectKernelDefaults is false: saved before
+# the first node starts and restored by `down`.
+GLOBAL_SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops",
+                  "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
+IMAGES = {
+    "pause": "registry.k8s.io/pause:3.10",
+    "busybox": "docker.io/library/busybox:1.36",
+    "coredns": "registry.k8s.io/coredns/coredns:v1.14.7",
+}
+APT_PACKAGES = {"podman": "podman", "/usr/sbin/runc": "runc", "/usr/lib/cni/ptp": "containernetworking-plugins",
+                "/bin/busybox": "busybox-static", "/usr/sbin/nft": "nftables", "/usr/sbin/iptables": "iptables"}
+
+
+def node_name(index):
+    return "real-node-%d" % index
+
+
+def node_ip(index):
+    return "172.31.250.%d" % (10 + index)
+
+
+def pod_subnet(index):
+    return "10.250.%d.0/24" % index
+
+
+def _run(argv, check=True, quiet=False, **kwargs):
+    result = subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise SystemExit("lab: %s failed (%d): %s" % (" ".join(argv), result.returncode,
+                                                      (result.stderr or result.stdout).strip()[-800:]))
+    if not quiet and result.returncode != 0:
+        return None
+    return result
+
+
+# ---------------------------------------------------------------- prerequisites and builds
+
+def host_packages():
+    """Debian packages the real nodes use from the host's /usr (mounted read-only into each node)."""
+    missing = sorted({pkg for path, pkg in APT_PACKAGES.items()
+                      if not (os.path.exists(path) or shutil.which(path))})
+    if not missing:
+        return
+    print("lab: apt-get install %s" % " ".join(missing), flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if subprocess.run(["apt-get", "install", "-y", "-q"] + missing, env=env, capture_output=True).returncode:
+        _run(["apt-get", "update", "-q"], env=env)
+        _run(["apt-get", "install", "-y", "-q"] + missing, env=env)
+
+
+def _gvisor_overlay(lab, module_dir):
+    """Build-time overlay for gVisor's shim (go build -overlay; nothing of gVisor is committed).
+
+    The shim sets its own oom_score_adj to -999 and fails when it cannot: lowering oom_score_adj needs
+    CAP_SYS_RESOURCE, which no process here has (the capability bounding set lacks it, inside and outside
+    podman). containerd's own shims skip that error inside a user namespace, but a user namespace for the
+    node breaks the kubelet on cgroup v1. So the generated copy keeps the score the shim inherits (0)
+    instead of -999: one constant, the only difference from upstream. On a real node the upstream shim
+    works unchanged."""
+    source = _run(["go", "list", "-m", "-f", "{{.Dir}}", "gvisor.dev/gvisor"], cwd=module_dir,
+                  env=dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")).stdout.strip()
+    original = os.path.join(source, "pkg", "shim", "v1", "manager.go")
+    with open(original) as handle:
+        text = handle.read()
+    patched = text.replace("oomScoreMax = -999", "oomScoreMax = 0")
+    if patched == text:
+        raise SystemExit("lab: %s no longer has `oomScoreMax = -999`: revisit tests/lab/realnodes.py" % original)
+    out = os.path.join(lab.LAB, "build", "gvisor-overlay")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "manager.go"), "w") as handle:
+        handle.write(patched)
+    overlay = os.path.join(out, "overlay.json")
+    with open(overlay, "w") as handle:
+        json.dump({"Replace": {original: os.path.join(out, "manager.go")}}, handle)
+    return overlay
+
+
+def build(lab):
+    """Node binaries into .lab/bin/node (mounted into every node at /lab/bin) and the images."""
+    host_packages()
+    node_bin = os.path.join(lab.BIN, "node")
+    os.makedirs(node_bin, exist_ok=True)
+    nodes_go = os.path.join(HERE, "nodes")
+    containerd = os.path.join(nodes_go, "containerd")
+    version = _go_mod_version(containerd, "github.com/containerd/containerd/v2")
+    stamp = "-s -w -X github.com/containerd/containerd/v2/version.Version=%s" % version
+    for command in ("containerd", "containerd-shim-runc-v2", "ctr"):
+        lab._go_build(command, containerd, "github.com/containerd/containerd/v2/cmd/" + command,
+                      os.path.join(node_bin, command), stamp)
+    gvisor = os.path.join(nodes_go, "go")
+    gvisor_version = _go_mod_version(gvisor, "gvisor.dev/gvisor").replace("v0.0.0-", "")
+    lab._go_build("runsc", gvisor, "gvisor.dev/gvisor/runsc", os.path.join(node_bin, "runsc"),
+                  "-s -w -X gvisor.dev/gvisor/runsc/version.version=%s" % gvisor_version)
+    lab._go_build("containerd-shim-runsc-v1 (oom score kept, see realnodes.py)", gvisor, "gvisor.dev/gvisor/shim",
+                  os.path.join(node_bin, "containerd-shim-runsc-v1"), extra=["-overlay", _gvisor_overlay(lab, gvisor)])
+    go = os.path.join(HERE, "go")
+    lab._go_build("dra-example-kubeletplugin", os.path.join(go, "dra"),
+                  "sigs.k8s.io/dra-example-driver/cmd/dra-example-kubeletplugin",
+                  os.path.join(node_bin, "dra-example-kubeletplugin"))
+    for link in ("kubelet", "kube-proxy"):
+        target = os.path.join(node_bin, link)
+        if not os.path.exists(target):
+            shutil.copy2(os.path.join(lab.BIN, "kube"), target)
+    _refresh_copy(os.path.join(lab.BIN, "kube"), os.path.join(node_bin, "kubelet"))
+    _refresh_copy(os.path.join(lab.BIN, "kube"), os.path.join(node_bin, "kube-proxy"))
+    lab._go_build("pause", os.path.join(go, "pause"), ".", os.path.join(lab.BIN, "pause"))
+    lab._go_build("coredns", os.path.join(go, "coredns"), ".", os.path.join(lab.BIN, "coredns"))
+    build_images(lab)
+
+
+def _refresh_copy(source, target):
+    """The node gets the multi-call binary under the command's name (a symlink would point outside /lab/bin)."""
+    if not os.path.exists(target) or os.path.getmtime(target) < os.path.getmtime(source):
+        shutil.copy2(source, target + ".tmp")
+        os.replace(target + ".tmp", target)
+
+
+def _go_mod_version(module_dir, module):
+    with open(os.path.join(module_dir, "go.mod")) as handle:
+        for line in handle:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] in (module, "require") and module in parts:
+                return parts[parts.index(module) + 1]
+    raise SystemExit("lab: %s not required in %s/go.mod" % (module, module_dir))
+
+
+def build_images(lab):
+    out = image_dir(lab)
+    os.makedirs(out, exist_ok=True)
+    images.binary_image(os.path.join(out, "pause.tar"), IMAGES["pause"], os.path.join(lab.BIN, "pause"), "pause")
+    images.busybox_image(os.path.join(out, "busybox.tar"), IMAGES["busybox"])
+    images.binary_image(os.path.join(out, "coredns.tar"), IMAGES["coredns"], os.path.join(lab.BIN, "coredns"),
+                        "coredns")
+    for extra in extra_images(lab):
+        extra(out)
+
+
+def extra_images(_lab):
+    """Hooks for images of the stack (controllers, exporters), added by later parts of the lab."""
+    return []
+
+
+def image_dir(lab):
+    return os.path.join(lab.LAB, "images")
+
+
+# ---------------------------------------------------------------- host network
+
+def _netns(index):
+    return "k8s-ai-lab-%d" % index
+
+
+def network_up(count):
+    if not _run(["ip", "link", "show", BRIDGE], check=False, quiet=True):
+        _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        _run(["ip", "addr", "add", HOST_IP + "/24", "dev", BRIDGE])
+    _run(["ip", "link", "set", BRIDGE, "up"])
+    for i in range(count):
+        ns = _netns(i)
+        if not os.path.exists("/run/netns/" + ns):
+            _run(["ip", "netns", "add", ns])
+            host_end = "k8slab-veth%d" % i
+            _run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", ns])
+            _run(["ip", "link", "set", host_end, "master", BRIDGE, "up"])
+            _run(["ip", "-n", ns, "addr", "add", node_ip(i) + "/24", "dev", "eth0"])
+            _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+            _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            _run(["ip", "-n", ns, "route", "add", "default", "via", HOST_IP])
+        # Every node (and the host, for the API server's webhooks, proxy and logs) routes each node's pod
+        # subnet to that node directly over the bridge.
+        _run(["ip", "route", "replace", pod_subnet(i), "via", node_ip(i)])
+        for j in range(count):
+            if j != i:
+                _run(["ip", "-n", _netns(j), "route", "replace", pod_subnet(i), "via", node_ip(i)], check=False)
+
+
+def network_down():
+    for ns in _run(["ip", "netns", "list"]).stdout.split("\n"):
+        name = ns.split(" ")[0]
+        if name.startswith("k8s-ai-lab-"):
+            _run(["ip", "netns", "delete", name], check=False)
+    for line in _run(["ip", "route", "show", "10.250.0.0/16"], check=False).stdout.splitlines():
+        _run(["ip", "route", "del"] + line.split()[:1], check=False)
+    _run(["ip", "link", "delete", BRIDGE], check=False, quiet=True)
+
+
+# ---------------------------------------------------------------- node files
+
+def _write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+
+
+def node_dir(lab, name):
+    return os.path.join(lab.LAB, "nodes", name)
+
+
+def _kubeconfig(lab, user, server):
+    path = lab.write_kubeconfig(os.path.join(lab.PKI, "tmp-%s.kubeconfig" % user.replace(":", "-")), user)
+    with open(path) as handle:
+        text = handle.read().replace("https://127.0.0.1:%d" % lab.PORTS["apiserver"], server)
+    os.remove(path)
+    return text
+
+
+def prepare_node(lab, index):
+    name = node_name(index)
+    root = os.path.join(node_dir(lab, name), "rootfs")
+    for d in ("etc", "var/lib", "var/log", "run", "tmp", "proc", "sys", "dev", "root", "usr", "lab/bin",
+              "lab/images", "opt", "mnt"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    for link, target in (("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"),
+                         ("var/run", "../run")):
+        path = os.path.join(root, link)
+        if not os.path.islink(path):
+            os.symlink(target, path)
+    etc = os.path.join(root, "etc")
+    _write(os.path.join(etc, "hostname"), name + "\n")
+    _write(os.path.join(etc, "hosts"), "127.0.0.1 localhost\n%s %s\n" % (node_ip(index), name))
+    _write(os.path.join(etc, "resolv.conf"), "")
+    _write(os.path.join(etc, "passwd"), "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+    _write(os.path.join(etc, "group"), "root:x:0:\nnobody:x:65534:\n")
+    _write(os.path.join(etc, "nsswitch.conf"), "passwd: files\ngroup: files\nhosts: files dns\n")
+    _write(os.path.join(etc, "machine-id"), "%032x\n" % (0x6c6162 + index))
+    if not os.path.islink(os.path.join(etc, "os-release")):
+        os.symlink("../usr/lib/os-release", os.path.join(etc, "os-release"))
+    server = "https://%s:%d" % (HOST_IP, lab.PORTS["apiserver"])
+    lab._cert("node-" + name, "/O=system:nodes/CN=system:node:" + name, ca=False, client=True)
+    k8s = os.path.join(etc, "kubernetes")
+    os.makedirs(os.path.join(k8s, "pki"), exist_ok=True)
+    shutil.copy2(os.path.join(lab.PKI, "ca.crt"), os.path.join(k8s, "pki", "ca.crt"))
+    _write(os.path.join(k8s, "kubelet.kubeconfig"), _kubeconfig(lab, "node-" + name, server), 0o600)
+    _write(os.path.join(k8s, "kube-proxy.kubeconfig"), _kubeconfig(lab, "kube-proxy", server), 0o600)
+    _write(os.path.join(k8s, "kubelet.yaml"), KUBELET_CONFIG % {"dns": DNS_IP})
+    _write(os.path.join(k8s, "kube-proxy.yaml"), KUBE_PROXY_CONFIG % {"cidr": CLUSTER_CIDR, "name": name})
+    _write(os.path.join(etc, "containerd", "config.toml"), CONTAINERD_CONFIG % {"pause": IMAGES["pause"]})
+    _write(os.path.join(etc, "containerd", "runsc.toml"), RUNSC_CONFIG)
+    _write(os.path.join(etc, "cni", "net.d", "10-lab.conflist"), json.dumps(_cni(index), indent=2))
+    _write(os.path.join(etc, "lab", "entry.sh"), ENTRY % {
+        "name": name, "ip": node_ip(index), "labels": "%s=true" % REAL_LABEL, "driver": DRA_DRIVER,
+        "devices": DRA_DEVICES_PER_NODE}, 0o755)
+    return name, root
+
+
+def _cni(index):
+    return {"cniVersion": "1.0.0", "name": "lab", "plugins": [
+        {"type": "ptp", "ipMasq": False, "mtu": 1500,
+         "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_subnet(index)}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+        {"type": "portmap", "capabilities": {"portMappings": True}}]}
+
+
+KUBELET_CONFIG = """apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# cgroup v1 host: 1.35 refuses it unless told (failCgroupV1), and the cgroupfs driver (no systemd here).
+failCgroupV1: false
+cgroupDriver: cgroupfs
+cgroupRoot: /kubelet
+cgroupsPerQOS: true
+failSwapOn: false
+containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: /etc/kubernetes/pki/ca.crt}
+authorization: {mode: Webhook}
+clusterDNS: [%(dns)s]
+clusterDomain: cluster.local
+resolvConf: /etc/resolv.conf
+# The host's disk is shared with everything else: never garbage-collect the imported images or evict.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "0%%", nodefs.available: "0%%", nodefs.inodesFree: "0%%", imagefs.available: "0%%"}
+# The kubelet changes global sysctls (vm.overcommit_memory, kernel.panic, ...); the lab saves and restores them.
+protectKernelDefaults: false
+serializeImagePulls: false
+readOnlyPort: 0
+rotateCertificates: false
+"""
+
+KUBE_PROXY_CONFIG = """apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: /etc/kubernetes/kube-proxy.kubeconfig}
+mode: nftables
+clusterCIDR: %(cidr)s
+hostnameOverride: %(name)s
+# nf_conntrack_max is not writable in a network namespace.
+conntrack: {maxPerCore: 0}
+metricsBindAddress: 127.0.0.1:10249
+"""
+
+CONTAINERD_CONFIG = """version = 3
+root = "/var/lib/containerd"
+state = "/run/containerd"
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+
+[plugins.'io.containerd.cri.v1.runtime']
+  enable_cdi = true
+  cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]
+  # No CAP_SYS_RESOURCE here: a container may not get an oom_score_adj below containerd's own.
+  restrict_oom_score_adj = true
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd]
+  default_runtime_name = "runc"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+    BinaryName = "/usr/sbin/runc"
+    SystemdCgroup = false
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runsc]
+  runtime_type = "io.containerd.runsc.v1"
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runsc.options]
+    TypeUrl = "io.containerd.runsc.v1.options"
+    ConfigPath = "/etc/containerd/runsc.toml"
+
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dirs = ["/usr/lib/cni"]
+  conf_dir = "/etc/cni/net.d"
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "%(pause)s"
+"""
+
+RUNSC_CONFIG = """binary_name = "/lab/bin/runsc"
+root = "/run/containerd/runsc"
+
+[runsc_config]
+  platform = "systrap"
+"""
+
+ENTRY = r"""#!/bin/bash
+# A real node: containerd, kubelet, kube-proxy and the DRA example driver's kubelet plugin (tests/lab/realnodes.py).
+set -u
+export PATH=/lab/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+logs=/var/log/lab; mkdir -p $logs /var/run/cdi /etc/cdi /var/lib/kubelet
+mount --make-rshared /
+# cgroup v1: the kubelet's cgroupRoot (/kubelet) must exist in every hierarchy; each is bind-mounted onto
+# itself, as kind's entrypoint does, so the kubelet and runc see a cgroup tree of their own.
+for dir in /sys/fs/cgroup/*/; do
+  dir=${dir%%/}
+  [ -d "$dir/kubelet" ] || mkdir "$dir/kubelet" 2>/dev/null || continue
+  if [ -f "$dir/cpuset.cpus" ]; then
+    cat "$dir/cpuset.cpus" > "$dir/kubelet/cpuset.cpus"; cat "$dir/cpuset.mems" > "$dir/kubelet/cpuset.mems"
+  fi
+  mountpoint -q "$dir/kubelet" || mount --bind "$dir/kubelet" "$dir/kubelet"
+done
+# Whatever ran before a restart is gone: its sockets and task state go too (images and pods' data stay).
+rm -rf /run/containerd
+containerd --config /etc/containerd/config.toml >>$logs/containerd.log 2>&1 &
+for i in $(seq 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
+for image in /lab/images/*.tar; do
+  ctr -n k8s.io images import "$image" >>$logs/images.log 2>&1 || echo "import $image failed" >>$logs/images.log
+done
+ctr -n k8s.io images label registry.k8s.io/pause:3.10 io.cri-containerd.pinned=pinned >/dev/null 2>&1
+kubelet --config=/etc/kubernetes/kubelet.yaml --kubeconfig=/etc/kubernetes/kubelet.kubeconfig \
+  --hostname-override=%(name)s --node-ip=%(ip)s --node-labels=%(labels)s --v=1 >>$logs/kubelet.log 2>&1 &
+kube-proxy --config=/etc/kubernetes/kube-proxy.yaml --v=1 >>$logs/kube-proxy.log 2>&1 &
+NODE_NAME=%(name)s dra-example-kubeletplugin --kubeconfig=/etc/kubernetes/kubelet.kubeconfig \
+  --cdi-root=/var/run/cdi --num-devices=%(devices)d --driver-name=%(driver)s >>$logs/dra-plugin.log 2>&1 &
+trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' TERM INT
+wait -n
+echo "a node process exited: $(jobs -l)" >>$logs/entry.log
+exit 1
+"""
+
+
+# ---------------------------------------------------------------- lifecycle
+
+def save_sysctls(lab, state):
+    """Remember the host's values (also in .lab/host-sysctls.json, which `down` leaves for its test)."""
+    if "host_sysctls" in state:
+        return
+    saved = {}
+    for key in GLOBAL_SYSCTLS:
+        try:
+            with open("/proc/sys/" + key) as handle:
+                saved[key] = handle.read().strip()
+        except OSError:
+            continue
+    state["host_sysctls"] = saved
+    with open(os.path.join(lab.LAB, "host-sysctls.json"), "w") as handle:
+        json.dump(saved, handle)
+
+
+def restore_sysctls(state):
+    changed = {}
+    for key, value in (state.pop("host_sysctls", None) or {}).items():
+        try:
+            with open("/proc/sys/" + key) as handle:
+                now = handle.read().strip()
+            if now != value:
+                with open("/proc/sys/" + key, "w") as handle:
+                    handle.write(value)
+                changed[key] = "%s -> %s" % (now, value)
+        except OSError as exc:
+            changed[key] = "could not restore %s: %s" % (value, exc)
+    return changed
+
+
+def start_node(lab, index):
+    name, root = prepare_node(lab, index)
+    _run(PODMAN + ["rm", "-f", "-t", "5", name], check=False, quiet=True)
+    _run(PODMAN + [
+        "run", "-d", "--name", name, "--hostname", name, "--privileged", "--cgroupns=private",
+        "--network", "ns:/run/netns/" + _netns(index), "--label", "k8s-ai-conformance-lab=node",
+        "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096",
+        "-v", "/usr:/usr:ro", "-v", "/etc/alternatives:/etc/alternatives:ro",
+        "-v", "%s:/lab/bin:ro" % os.path.join(lab.BIN, "node"), "-v", "%s:/lab/images:ro" % image_dir(lab),
+        "--rootfs", root, "/etc/lab/entry.sh"])
+    return name
+
+
+def up(lab, state, count):
+    """Start `count` real nodes and the cluster add-ons they need; wait until they are Ready."""
+    if count <= 0:
+        return
+    started = time.time()
+    save_sysctls(lab, state)
+    lab._save(state)
+    network_up(count)
+    names = [start_node(lab, i) for i in range(count)]
+    state["real_nodes"] = names
+    lab._save(state)
+    api = lab.Api()
+    apply_addons(api)
+    wait_ready(lab, api, names)
+    lab.log("%d real nodes Ready in %.0fs (%s)" % (count, time.time() - started, ", ".join(names)))
+
+
+def wait_ready(lab, api, names, timeout=180):
+    def ready():
+        for name in names:
+            node = api.get("/api/v1/nodes/" + name, ok=(200, 404))[1]
+            conditions = (node or {}).get("status", {}).get("conditions", []) if isinstance(node, dict) else []
+            if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                return False
+        pods = api.get("/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns")[1]["items"]
+        return any(any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
+                   for p in pods)
+    lab._wait("real nodes Ready and CoreDNS serving (logs: .lab/nodes/*/rootfs/var/log/lab)", ready, timeout, 1)
+
+
+def restart_node(lab, name, timeout=180):
+    """Restart a node's container (the node's processes start again; its pods are recreated by the kubelet)."""
+    _run(PODMAN + ["restart", "-t", "5", name])
+    wait_ready(lab, lab.Api(), [name], timeout)
+
+
+def down(lab, state):
+    names = set(state.pop("real_nodes", []) or [])
+    listed = _run(PODMAN + ["ps", "-a", "--filter", "label=k8s-ai-conformance-lab=node", "--format", "{{.Names}}"],
+                  check=False, quiet=True) if shutil.which("podman") else None
+    if listed:
+        names.update(n for n in listed.stdout.split() if n)
+    for name in sorted(names):
+        _run(PODMAN + ["rm", "-f", "-t", "5", name], check=False, quiet=True)
+    network_down()
+    restored = restore_sysctls(state)
+    if restored:
+        lab.log("restored host sysctls the kubelet changed: %s" % ", ".join("%s %s" % kv for kv in restored.items()))
+    return sorted(names)
+
+
+# ---------------------------------------------------------------- cluster add-ons
+
+def apply_addons(api):
+    """CoreDNS, the DRA example driver's DeviceClass and the gvisor RuntimeClass."""
+    for path, obj in addon_objects():
+        api.apply(obj, path)
+
+
+def addon_objects():
+    ns = "/api/v1/namespaces/kube-system"
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    real = {REAL_LABEL: "true"}
+    corefile = ("cluster.local:53 {\n    errors\n    health :8080\n    ready :8181\n"
+                "    kubernetes cluster.local in-addr.arpa ip6.arpa {\n        pods insecure\n"
+                "        fallthrough in-addr.arpa ip6.arpa\n    }\n    prometheus :9153\n    cache 30\n"
+                "    loop\n    reload\n    loadbalance\n}\n")
+    labels = {"k8s-app": "kube-dns"}
+    return [
+        (ns + "/serviceaccounts/coredns", {"apiVersion": "v1", "kind": "ServiceAccount",
+                                           "metadata": {"name": "coredns", "namespace": "kube-system"}}),
+        (rbac + "/clusterroles/system:coredns", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "system:coredns"},
+            "rules": [{"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"],
+                       "verbs": ["list", "watch"]},
+                      {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]}]}),
+        (rbac + "/clusterrolebindings/system:coredns", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "system:coredns"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:coredns"},
+            "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": "kube-system"}]}),
+        (ns + "/configmaps/coredns", {"apiVersion": "v1", "kind": "ConfigMap",
+                                      "metadata": {"name": "coredns", "namespace": "kube-system"},
+                                      "data": {"Corefile": corefile}}),
+        ("/apis/apps/v1/namespaces/kube-system/deployments/coredns", {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "coredns", "namespace": "kube-system", "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": labels},
+                "spec": {"serviceAccountName": "coredns", "dnsPolicy": "Default", "nodeSelector": real,
+                         "priorityClassName": "system-cluster-critical",
+                         "containers": [{"name": "coredns", "image": IMAGES["coredns"], "imagePullPolicy": "IfNotPresent",
+                                         "args": ["-conf", "/etc/coredns/Corefile"],
+                                         "ports": [{"containerPort": 53, "protocol": "UDP", "name": "dns"},
+                                                   {"containerPort": 53, "protocol": "TCP", "name": "dns-tcp"},
+                                                   {"containerPort": 9153, "protocol": "TCP", "name": "metrics"}],
+                                         "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 2},
+                                         "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
+                                         "resources": {"requests": {"cpu": "10m", "memory": "20Mi"}},
+                                         "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns"}]}],
+                         "volumes": [{"name": "config", "configMap": {"name": "coredns"}}]}}}}),
+        (ns + "/services/kube-dns", {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
+            "spec": {"clusterIP": DNS_IP, "selector": labels,
+                     "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},
+                               {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+                               {"name": "metrics", "port": 9153, "protocol": "TCP"}]}}),
+        ("/apis/resource.k8s.io/v1/deviceclasses/" + DRA_DRIVER, {
+            "apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "metadata": {"name": DRA_DRIVER},
+            "spec": {"selectors": [{"cel": {"expression": "device.driver == '%s'" % DRA_DRIVER}}]}}),
+        ("/apis/node.k8s.io/v1/runtimeclasses/gvisor", {
+            "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
+            "handler": "runsc", "scheduling": {"nodeSelector": real}}),
+    ]
