@@ -142,6 +142,7 @@ class Check:
         self.facts = {}
         self.notes = []
         self.na_reason = None
+        self.static_only_reason = None
         self.started = time.time()
         self._probe = None
         self._accelerators = None
@@ -155,6 +156,14 @@ class Check:
         return self.cluster
 
     # ---- parts ----------------------------------------------------------------------------------
+    def static_only(self, reason):
+        """Declare the requirement static-only (met by configuration/presence, no behaviour to observe);
+        the reason is reported. Without this a check is behavioural: only passed positive/negative parts
+        can make it Implemented or Partially Implemented (results.py)."""
+        if any(p["kind"] != "static" for p in self.parts):
+            raise ValueError("check %s declares behavioural parts and cannot be static-only" % self.name)
+        self.static_only_reason = str(reason)
+
     def static(self, name, fn, required=True):
         return self._run_part(name, "static", fn, required, behavioural=False)
 
@@ -165,6 +174,8 @@ class Check:
         return self._run_part(name, "negative", fn, required, behavioural=True)
 
     def _run_part(self, name, kind, fn, required, behavioural):
+        if behavioural and self.static_only_reason:
+            raise ValueError("check %s is static-only but declares the %s part %r" % (self.name, kind, name))
         if self.na_reason:
             return SKIPPED
         if behavioural and self.check_mode:
@@ -312,6 +323,7 @@ class Check:
             self.name, self.parts, self.evidence.entries, iso_now(self.started), time.time() - self.started,
             na_reason=self.na_reason, check_mode=self.check_mode, notes="\n".join(self.notes),
             api_requests=self.cluster.requests if self.cluster is not None else 0,
+            static_only=self.static_only_reason,
         )
 
     def run(self, verify):

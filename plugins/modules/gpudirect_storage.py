@@ -15,8 +15,9 @@ description:
     (C(nvidia_fs) for NVIDIA GPUDirect Storage by default, see I(kernel_modules)).
   - Static (optional) - a CSI driver of a parallel/RDMA-capable file system used for direct storage access is
     installed (Lustre, GPFS/Spectrum Scale, WEKA, BeeGFS, VAST, DDN, NFS over RDMA, ...).
-  - Transfer throughput is not measured (that needs a real accelerator and file system); the notes say so.
-    Without I(node_facts) the node part reports that it could not run.
+  - Static-only by design - a direct-storage transfer is not exercised (it needs a real accelerator and file
+    system); the result says C(static_only) with that reason in its notes. Without I(node_facts) the node part
+    reports that it could not run (Not Implemented, not verified).
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
@@ -63,10 +64,15 @@ ARGUMENT_SPEC = {
 }
 
 
+STATIC_ONLY = ("a GPUDirect Storage transfer needs a real accelerator and a direct-access file system, which a "
+               "probe cannot bring: the requirement is shown by its enabling configuration, the direct-storage "
+               "kernel module loaded on every accelerator node (node facts)")
+
+
 def verify(check):
+    check.static_only(STATIC_ONLY)
     check.static("the direct-storage kernel module is loaded on every accelerator node", modules_loaded)
     check.static("a CSI driver for a direct-access file system is installed", storage_driver, required=False)
-    check.note("GPUDirect Storage transfers are not exercised; throughput needs a real accelerator and file system")
 
 
 def module_coverage(node_facts, modules):

@@ -131,7 +131,7 @@ def test_ai_service_metrics_not_scraped_and_absent():
     result = run(ai_service_metrics, prometheus_cluster(scrapes=False), scrape_timeout=1)
     assert outcome(result, "discovered and scraped") == "failed"
     assert outcome(result, "does not expose") == "failed"  # a negative without a working positive proves nothing
-    assert result["status"] == "Partially Implemented"
+    assert result["status"] == "Not Implemented"  # a query API that answers is not collection: nothing observed
     result = run(ai_service_metrics, Fake())
     assert result["status"] == "Not Implemented" and outcome(result, "query API answers") == "failed"
 
@@ -178,3 +178,6 @@ def test_fault_detection_verdicts():
     assert outcome(result, "fresh") == "failed" and result["status"] == "Partially Implemented"
     result = run(fault_detection, fault_cluster(detector=False))
     assert outcome(result, "reports conditions") == "failed" and result["status"] == "Not Implemented"
+    result = run(fault_detection, fault_cluster())
+    assert result["behavioural"] is False and "faults are not injected" in result["static_only"]
+    assert "static-only requirement" in result["notes"]

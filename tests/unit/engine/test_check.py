@@ -45,8 +45,38 @@ def test_check_mode_runs_static_only_and_never_creates_a_probe():
     result, cluster = run(verify, check_mode=True)
     assert calls == [] and not any(m == "POST" for m, _unused in cluster.log)
     assert [p["outcome"] for p in result["parts"]] == ["passed", "skipped", "skipped"]
-    assert result["status"] == "Implemented" and result["verified"] is False
-    assert "check mode" in result["notes"]
+    # behaviour that was not probed is not claimed: static parts alone never make it Implemented
+    assert result["status"] == "Not Implemented" and result["verified"] is False
+    assert "check mode" in result["notes"] and result["behavioural"] is True
+
+
+def test_static_only_check_declares_its_reason_and_keeps_its_verdict_in_check_mode():
+    def verify(check):
+        check.static_only("faults are not injected on production nodes")
+        check.static("conditions reported", lambda c: "fresh")
+
+    for check_mode in (False, True):
+        result, _unused = run(verify, check_mode=check_mode)
+        assert result["status"] == "Implemented" and result["verified"] is True
+        assert result["behavioural"] is False and result["static_only"].startswith("faults are not injected")
+        assert "static-only requirement" in result["notes"]
+
+
+def test_static_only_and_behavioural_parts_do_not_mix():
+    def verify(check):
+        check.static_only("no behaviour")
+        check.positive("pos", lambda c, p: "ran")
+
+    result, _unused = run(verify)
+    assert result["status"] == "Not Implemented" and result["verified"] is False
+    assert "static-only but declares the positive part" in result["parts"][-1]["detail"]
+
+    def late(check):
+        check.positive("pos", lambda c, p: "ran")
+        check.static_only("too late")
+
+    result, _unused = run(late)
+    assert result["parts"][-1]["outcome"] == "error" and "cannot be static-only" in result["parts"][-1]["detail"]
 
 
 def test_not_applicable_stops_the_check_with_reason():

@@ -40,7 +40,9 @@ def test_dra_support_static_passes_and_picks_the_busiest_class():
                                 ("positive", "skipped")]
     assert "DeviceClass gpu.nvidia.com -> driver gpu.nvidia.com: 14 devices on 2 nodes (max 8 per node)" in \
         result["parts"][0]["detail"]
-    assert result["status"] == "Implemented" and result["verified"] is False  # check mode
+    # check mode: the static part passed, but behaviour that was not probed is never claimed
+    assert result["status"] == "Not Implemented" and result["verified"] is False
+    assert "behaviour not probed" in result["summary"]
 
 
 def test_dra_support_without_dra_api():
@@ -59,7 +61,7 @@ def test_cluster_autoscaling_is_na_without_autoscaler():
     assert result["status"] == "N/A" and result["na_reason"] == "no cluster autoscaler on this platform (bare metal)"
 
 
-def test_cluster_autoscaling_present_but_behaviour_not_probed_is_partial():
+def test_cluster_autoscaling_present_but_behaviour_not_probed_is_not_implemented():
     cluster = lab_cluster()
     cluster.discovery["apps/v1"] = [("deployments", "Deployment", True)]
     cluster.discovery["apiextensions.k8s.io/v1"] = [("customresourcedefinitions", "CustomResourceDefinition", False)]
@@ -72,7 +74,9 @@ def test_cluster_autoscaling_present_but_behaviour_not_probed_is_partial():
     check = Check("cluster_autoscaling", values, cluster=cluster)
     result = check.run(cluster_autoscaling.verify)
     assert [p["outcome"] for p in result["parts"]] == ["passed", "skipped", "skipped"]
-    assert result["status"] == "Partially Implemented" and "probe_scale_up=false" in result["parts"][1]["detail"]
+    # an Available autoscaler whose scaling was not observed is not cluster autoscaling (not even partly)
+    assert result["status"] == "Not Implemented" and "probe_scale_up=false" in result["parts"][1]["detail"]
+    assert "behaviour not observed" in result["notes"]
     assert not any(m == "POST" for m, _unused in cluster.log)
 
 
@@ -105,7 +109,8 @@ def test_virtualized_accelerator_verdicts():
         "driver": "gpu.nvidia.com", "nodeName": "gpu-2", "pool": {"name": "gpu-2"},
         "devices": [{"name": "vgpu-0", "attributes": {"type": {"string": "vgpu"}}}]}})
     result = run(virtualized_accelerator, cluster, not_applicable_reason="ignored when found")
-    assert result["status"] == "Implemented" and "attribute type=vgpu" in result["parts"][0]["detail"]
+    assert result["parts"][0]["outcome"] == "passed" and "attribute type=vgpu" in result["parts"][0]["detail"]
+    assert result["status"] == "Not Implemented"  # check mode: found, but its allocation was not probed
 
 
 def test_robust_controller_without_operators_runs_nothing_else():
