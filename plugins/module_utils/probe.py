@@ -358,9 +358,20 @@ def pod_scheduled(pod):
     return bool(pod and pod.get("spec", {}).get("nodeName")) and has_condition(pod, "PodScheduled")
 
 
-def pod_unschedulable(pod):
-    return bool(pod) and not pod.get("spec", {}).get("nodeName") and \
-        has_condition(pod, "PodScheduled", "False", "Unschedulable")
+def pod_unschedulable(pod, because=None):
+    """PodScheduled=False (Unschedulable) and no node. because: text the scheduler's message must contain (a
+    tuple: any of them), so that a negative case proves refusal by the mechanism under test, e.g.
+    CLAIMS_REFUSED for DRA, not a pod that nothing could schedule anyway."""
+    if not (bool(pod) and not pod.get("spec", {}).get("nodeName")
+            and has_condition(pod, "PodScheduled", "False", "Unschedulable")):
+        return False
+    if not because:
+        return True
+    message = (condition(pod, "PodScheduled").get("message") or "").lower()
+    return any(word.lower() in message for word in ((because,) if isinstance(because, str) else because))
+
+
+CLAIMS_REFUSED = ("claim",)  # kube-scheduler's DRA plugin: "0/3 nodes are available: 3 cannot allocate all claims"
 
 
 def claim_allocation(claim):

@@ -55,6 +55,7 @@ result:
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators import pick_device_class  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    CLAIMS_REFUSED,
     claim_allocation,
     condition,
     pod_manifest,
@@ -119,7 +120,9 @@ def oversized_claim_refused(check, probe):
     too_many = check.facts["max_per_node"] + 1
     rc = probe.create(claim("too-many", check.facts["device_class"], count=too_many))
     pod = probe.create(pod_manifest("too-many", claims={"accel": {"resourceClaimName": "too-many"}}))
-    pod = probe.wait_for(pod, pod_unschedulable, "pod too-many reported Unschedulable")
+    # Unschedulable BECAUSE of its claim (the scheduler's DRA plugin), not for a reason that holds without DRA
+    pod = probe.wait_for(pod, lambda p: pod_unschedulable(p, because=CLAIMS_REFUSED),
+                         "pod too-many reported Unschedulable for its claim")
     probe.stays(rc, lambda c: not claim_allocation(c), "claim too-many stays unallocated", seconds=3)
     message = (condition(pod, "PodScheduled").get("message") or "")[:200]
     return "claim for %d devices (max per node %d) unallocated; pod Unschedulable: %s" % (

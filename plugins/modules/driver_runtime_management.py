@@ -10,18 +10,20 @@ module: driver_runtime_management
 short_description: Verify that accelerator drivers and container runtime configuration are verifiable per node
 description:
   - Checks the C(driver_runtime_management) requirement (accelerators, SHOULD) of the AI conformance checklist.
-  - Static part 1 - the DRA drivers' ResourceSlices advertise a driver version (attribute C(driverVersion)) for
+  - Static part - the DRA drivers' ResourceSlices advertise a driver version (attribute C(driverVersion)) for
     every device, and each node reports one consistent version per driver (the DRA mechanism the requirement
-    asks for).
-  - Static part 2 - with I(node_facts) (gathered on the accelerator hosts by C(accelerator_node_facts)), the
-    version the node's driver reports equals what the ResourceSlices of that node advertise; mismatches are
-    listed per node.
-  - Static part 3 - with I(node_facts), the container runtime of every accelerator node is configured for
-    device injection - containerd with CDI enabled and CDI spec files (what DRA drivers use), or a vendor
-    runtime handler (C(nvidia), ...) for device-plugin setups.
+    asks for). This is what the API claims; on its own it never makes the check Implemented.
+  - Positive case 1 (node side, I(node_facts) gathered on the accelerator hosts by C(accelerator_node_facts)) -
+    the driver the host really runs equals what the ResourceSlices of that node advertise; mismatches are listed
+    per node.
+  - Positive case 2 (node side, I(node_facts)) - the container runtime of every accelerator node is configured for
+    device injection - containerd with CDI enabled and CDI spec files (what DRA drivers use), or a vendor runtime
+    handler (C(nvidia), ...) for device-plugin setups.
+  - No negative case - a refusal that only driver management could produce does not exist; a wrong version on a
+    node is what positive case 1 reports.
   - Optional part - the DRA driver's kubelet-plugin DaemonSet is fully ready.
-  - Without I(node_facts) only what the API shows is verified and the notes say that node-side verification
-    needs hosts in the C(accelerator_nodes) inventory group.
+  - Without I(node_facts) the node-side cases could not run (outcome error) - the check is then Not Implemented and
+    not verified, with a note that node-side verification needs hosts in the C(accelerator_nodes) inventory group.
   - Vendor-neutral - every DRA driver that publishes devices is considered; nothing is tied to a vendor.
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
@@ -77,7 +79,8 @@ result:
     verified: {description: False when a part could not run., type: bool, returned: always}
     summary: {description: One line., type: str, returned: always}
     notes: {description: "Why, including what could not be verified on the nodes.", type: str, returned: always}
-    parts: {description: Static parts with outcome and detail (mismatches per node)., type: list, returned: always}
+    parts: {description: "Parts (static, node-side positive) with outcome and detail (mismatches per node).",
+            type: list, returned: always}
     evidence: {description: What was read and what came back., type: list, returned: always}
 """
 
@@ -95,13 +98,13 @@ ARGUMENT_SPEC = {
 
 def verify(check):
     check.static("ResourceSlices advertise a driver version per device and node", dra_versions_advertised)
-    if check.params.get("node_facts"):
-        check.static("node-reported driver versions match the ResourceSlices", node_versions_match)
-        check.static("container runtime configured for device injection on accelerator nodes", runtime_configured)
-    else:
-        check.note("node-side verification (driver loaded on the host, container runtime/CDI configuration) "
-                   "was not done: it needs hosts in the accelerator_nodes inventory group (node_facts)")
+    check.positive("node-reported driver versions match the ResourceSlices", node_versions_match)
+    check.positive("container runtime configured for device injection on accelerator nodes", runtime_configured)
     check.static("DRA driver DaemonSet ready", driver_daemonset_ready, required=False)
+
+
+NO_NODE_FACTS = ("node-side verification (driver loaded on the host, container runtime/CDI configuration) was not "
+                 "done: it needs hosts in the accelerator_nodes inventory group (node_facts)")
 
 
 # ---- pure logic (unit-tested) -------------------------------------------------------------------
@@ -220,7 +223,9 @@ def dra_versions_advertised(check):
     return "%d driver/node pairs advertise one driver version each: %s" % (len(good), "; ".join(good[:6]))
 
 
-def node_versions_match(check):
+def node_versions_match(check, probe):
+    if not check.params.get("node_facts"):
+        check.cannot_run(NO_NODE_FACTS)
     by_driver = check.facts.get("by_driver") or {}
     matches, problems = compare_node_facts(by_driver, check.params["node_facts"])
     check.record("compare node facts with ResourceSlices", "node_facts vs ResourceSlices",
@@ -230,7 +235,9 @@ def node_versions_match(check):
     return "driver version on the node equals the advertised one: %s" % ", ".join(matches[:10])
 
 
-def runtime_configured(check):
+def runtime_configured(check, probe):
+    if not check.params.get("node_facts"):
+        check.cannot_run(NO_NODE_FACTS)
     ok, problems = runtime_problems(check.params["node_facts"])
     check.require(not problems, "; ".join(problems[:10]))
     check.require(ok, "no accelerator node in node_facts")

@@ -51,6 +51,7 @@ result:
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    CLAIMS_REFUSED,
     claim_allocation,
     pod_manifest,
     pod_scheduled,
@@ -163,7 +164,8 @@ def impossible_nic_refused(check, probe):
     expression = 'device.driver == "%s" && "ifName" in device.attributes["%s"] && ' \
                  'device.attributes["%s"].ifName == "ai-conformance-no-such-if"' % (driver, driver, driver)
     claim, pod = claim_and_pod(check, probe, "no-such-nic", expression)
-    probe.wait_for(pod, pod_unschedulable, "pod with an impossible network claim unschedulable")
+    probe.wait_for(pod, lambda p: pod_unschedulable(p, because=CLAIMS_REFUSED),
+                   "pod with an impossible network claim unschedulable for its claim")
     probe.stays(claim, lambda c: not claim_allocation(c), "claim stays unallocated", seconds=3)
     return "claim for ifName=ai-conformance-no-such-if stays unallocated, pod unschedulable"
 

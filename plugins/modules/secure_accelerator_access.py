@@ -44,6 +44,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators im
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    CLAIMS_REFUSED,
     claim_allocation,
     pod_manifest,
     pod_scheduled,
@@ -149,8 +150,8 @@ def no_double_allocation(check, probe):
     held = device_ids(probe.wait_for(rc, claim_allocation, "claim holder allocated"))
     check.require(not (held & in_use), "a device already in use was allocated again: %s" % (held & in_use))
     rc, pod = claimed_pod(probe, "wants-all", node, check.facts["device_class"], count=everything)
-    probe.wait_for(pod, pod_unschedulable, "pod wants-all (claim for all %d devices of %s) Unschedulable"
-                   % (everything, node))
+    probe.wait_for(pod, lambda p: pod_unschedulable(p, because=CLAIMS_REFUSED),
+                   "pod wants-all (claim for all %d devices of %s) Unschedulable for its claim" % (everything, node))
     probe.stays(rc, lambda c: not claim_allocation(c), "claim wants-all stays unallocated", seconds=3)
     return "claim holder got %s on %s; a claim for all %d devices there stays unallocated, pod Unschedulable " \
            "(a held device is never handed out twice)" % ("/".join(sorted(d[2] for d in held)), node, everything)
@@ -189,7 +190,8 @@ def plugin_isolated(check, probe, node):
 def plugin_over_allocation(check, probe, node):
     resource, count = check.facts["resource"], check.facts["node_allocatable"] + 1
     pod = probe.create(pinned(pod_manifest("too-many", requests={resource: count}), node))
-    probe.wait_for(pod, pod_unschedulable, "pod asking %d %s on %s reported Unschedulable" % (count, resource, node))
+    probe.wait_for(pod, lambda p: pod_unschedulable(p, because="insufficient " + resource),
+                   "pod asking %d %s on %s Unschedulable (Insufficient %s)" % (count, resource, node, resource))
     return "pod asking %d %s (node has %d) is Unschedulable" % (count, resource, count - 1)
 
 

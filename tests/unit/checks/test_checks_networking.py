@@ -240,7 +240,8 @@ def nic_cluster(impossible_allocates=False):
                 obj["spec"]["nodeName"] = "n1"
                 obj["status"] = {"conditions": [{"type": "PodScheduled", "status": "True"}]}
             else:
-                obj["status"] = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}
+                obj["status"] = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                                 "message": "0/1 nodes are available: 1 cannot allocate all claims."}]}
     fake.on_get = lambda obj: scheduler(obj) or obj
     return fake
 

@@ -41,11 +41,18 @@ def test_versions_by_node_and_comparison():
     assert problems == ["gpu-1: node reports driver 570.1 but no ResourceSlice advertises a driver version for it"]
 
 
-def test_driver_runtime_management_api_only_notes_node_side():
+def test_driver_runtime_management_api_only_is_never_implemented():
+    # Seen on the lab: Implemented with "node-side verification was not done" and a failed DaemonSet part,
+    # one static part (driverVersion in ResourceSlices) carrying the verdict. The API's claim alone is not proof.
     result = run(driver_runtime_management, gpu_cluster())
-    assert result["status"] == "Implemented" and result["verified"], result["parts"]
-    assert "accelerator_nodes inventory group" in result["notes"]
+    assert outcome(result, "advertise a driver version") == "passed"
+    assert outcome(result, "match the ResourceSlices") == "error"  # could not run: no node facts
+    assert outcome(result, "container runtime") == "error"
     assert outcome(result, "DaemonSet ready") == "failed"  # no driver DaemonSet in the fake: optional
+    assert result["status"] == "Not Implemented" and result["verified"] is False
+    assert "accelerator_nodes inventory group" in result["notes"]
+    assert result["behavioural"] is True
+    assert not [e for e in result["evidence"] if e["title"] == "create probe namespace"]  # nothing to probe with
 
 
 def test_driver_runtime_management_reports_mismatch_per_node():
@@ -55,13 +62,17 @@ def test_driver_runtime_management_reports_mismatch_per_node():
     assert outcome(result, "match the ResourceSlices") == "failed"
     assert "gpu-1: node reports driver 570.86.10, ResourceSlices advertise 580.95.5" in detail(result, "match the")
     assert "gpu-1: CDI not enabled" in detail(result, "container runtime")
-    assert result["status"] == "Partially Implemented"
+    assert result["status"] == "Not Implemented"  # both node-side cases failed: the static part does not count
+    facts["gpu-1"] = dict(FACTS_OK, driver_version="570.86.10")
+    result = run(driver_runtime_management, gpu_cluster(), node_facts=facts)
+    assert outcome(result, "container runtime") == "passed" and result["status"] == "Partially Implemented"
     result = run(driver_runtime_management, gpu_cluster(), node_facts={"gpu-0": FACTS_OK, "gpu-1": FACTS_OK})
-    assert result["status"] == "Implemented"
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
 
 
 def test_driver_runtime_management_mixed_versions_and_no_dra():
-    result = run(driver_runtime_management, gpu_cluster(versions=("580.95.5", "575.0")))
+    facts = {"gpu-0": FACTS_OK, "gpu-1": dict(FACTS_OK, driver_version="575.0")}
+    result = run(driver_runtime_management, gpu_cluster(versions=("580.95.5", "575.0")), node_facts=facts)
     assert result["status"] == "Implemented"  # one version per node is consistent
     mixed = gpu_cluster()
     mixed.add("resource.k8s.io/v1", "resourceslices", dict(gpu_slice("gpu-0", 1, "575.0"),
@@ -70,6 +81,15 @@ def test_driver_runtime_management_mixed_versions_and_no_dra():
     assert outcome(result, "advertise a driver version") == "failed" and "mixed versions" in result["notes"]
     result = run(driver_runtime_management, Fake(discovery={"resource.k8s.io/v1": []}))
     assert result["status"] == "Not Implemented"
+
+
+def test_driver_runtime_management_check_mode_claims_nothing():
+    result = run(driver_runtime_management, gpu_cluster(), check_mode=True,
+                 node_facts={"gpu-0": FACTS_OK, "gpu-1": FACTS_OK})
+    assert outcome(result, "advertise a driver version") == "passed"
+    assert outcome(result, "match the ResourceSlices") == "skipped"
+    assert result["status"] == "Not Implemented" and result["verified"] is False
+    assert "behaviour not probed" in result["summary"]
 
 
 # ---- workload_sandboxing ------------------------------------------------------------------------
@@ -136,7 +156,11 @@ def test_gpudirect_storage_verdicts():
     result = run(gpudirect_storage, gpu_cluster(), node_facts=facts)
     assert outcome(result, "kernel module") == "failed" and "gpu-1" in detail(result, "kernel module")
     facts["gpu-1"] = facts["gpu-0"]
-    assert run(gpudirect_storage, gpu_cluster(), node_facts=facts)["status"] == "Implemented"
+    result = run(gpudirect_storage, gpu_cluster(), node_facts=facts)
+    assert result["status"] == "Implemented" and result["verified"]
+    # static-only by declaration (no transfer can be probed), with the reason in the result, also in check mode
+    assert result["behavioural"] is False and "direct-access file system" in result["static_only"]
+    assert run(gpudirect_storage, gpu_cluster(), check_mode=True, node_facts=facts)["status"] == "Implemented"
 
 
 def test_confidential_labels_and_handlers():

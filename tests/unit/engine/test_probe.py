@@ -155,6 +155,11 @@ def test_pod_unschedulable_needs_the_scheduler_verdict():
     assert pr.pod_unschedulable(pod)
     assert not pr.pod_unschedulable({"spec": {}, "status": {}})  # pending but not yet judged
     assert not pr.pod_scheduled(pod)
+    # a negative case names the refusal it needs: an Unschedulable pod without it proves nothing about DRA
+    assert not pr.pod_unschedulable(pod, because=pr.CLAIMS_REFUSED)
+    pod["status"]["conditions"][0]["message"] = "0/3 nodes are available: 3 cannot allocate all claims."
+    assert pr.pod_unschedulable(pod, because=pr.CLAIMS_REFUSED)
+    assert not pr.pod_unschedulable(pod, because="Insufficient nvidia.com/gpu")
 
 
 def test_close_deletes_each_object_newest_first_then_swept_kinds_then_namespace():
