@@ -132,6 +132,11 @@ options:
       - With O(mode=write), regressions and improvements per requirement go into the results JSON (C(drift)),
         C(report.html) and RV(drift_lines).
     type: path
+  metrics_file:
+    description:
+      - With O(mode=write), also write the report's Prometheus metrics (text format) to this file, e.g. for the
+        node-exporter textfile collector (see C(plugins/module_utils/metrics.py) for the series).
+    type: path
   cluster:
     description: Name of the cluster in a fleet run (the inventory host); kept in the report and used to find
       O(previous_report) under a fleet's report root.
@@ -271,6 +276,10 @@ drift_lines:
   returned: mode is write
   type: list
   elements: str
+metrics_file:
+  description: The metrics file written.
+  returned: mode is write and O(metrics_file) is set
+  type: str
 regressions:
   description: Ids of the requirements (and whitepaper items) that regressed since O(previous_report).
   returned: mode is write
@@ -284,7 +293,7 @@ import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, drift, report  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, drift, metrics, report  # noqa: E402
 
 try:
     from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import Cluster, ClusterError
@@ -521,13 +530,20 @@ def write(module):
         out = rep.write(os.path.abspath(params["report_dir"]))
     except (OSError, ValueError) as exc:
         module.fail_json(msg="cannot write the report under %s: %s" % (params["report_dir"], exc))
+    extra = {"drift": changes} if changes else {}
+    if params.get("metrics_file"):
+        try:
+            metrics.write(params["metrics_file"], metrics.render_path(out["path"], params.get("cluster")))
+        except (OSError, drift.DriftError) as exc:
+            module.fail_json(msg="report written to %s, but not the metrics file %s: %s"
+                             % (out["path"], params["metrics_file"], exc))
+        extra["metrics_file"] = params["metrics_file"]
     lines = ["%-28s %-6s %-22s %s" % (r["id"], r["level"], r["status"] + ("" if r["verified"] else " (not verified)"),
                                       r["summary"]) for r in rep.official_rows()]
     return {"changed": True, "report_path": out["path"], "files": out["files"], "verdict": out["verdict"],
             "must_failures": out["must_failures"], "must_na": out["must_na"], "counts": out["counts"],
             "validation": out["validation"], "lines": lines, "drift_lines": drift.lines(changes),
-            "regressions": [e["id"] for e in (changes or {}).get("regressions", [])],
-            **({"drift": changes} if changes else {})}
+            "regressions": [e["id"] for e in (changes or {}).get("regressions", [])], **extra}
 
 
 def compare_previous(params, rep):
@@ -575,6 +591,7 @@ def main():
             "run": {"type": "dict", "default": {}},
             "previous_report": {"type": "path"},
             "cluster": {"type": "str"},
+            "metrics_file": {"type": "path"},
         },
         supports_check_mode=True,
     )
