@@ -69,3 +69,13 @@ def write_report(report_dir, statuses, version="1.35", platform="lab", include_w
     rep = report.build_report(version, platform, results, metadata=METADATA, include_whitepaper=include_whitepaper,
                               run=run or {"run_id": "r1"})
     return rep.write(str(report_dir))["path"]
+
+
+def collections_path():
+    """.collections with this checkout linked in as k8s_ai.conformance (as `make collections` does)."""
+    base = os.path.join(ROOT, ".collections")
+    link = os.path.join(base, "ansible_collections", "k8s_ai", "conformance")
+    if not os.path.lexists(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(ROOT, link)
+    return base

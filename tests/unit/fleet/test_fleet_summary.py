@@ -20,7 +20,8 @@ def test_states_and_worst_first(tmp_path):
                          {"name": "c-none", "error": "verify_kubeconfig: x does not exist"},
                          {"name": "d-garbage", "report_path": str(tmp_path)}])
     states = {c["name"]: c["state"] for c in doc["clusters"]}
-    assert states == {"b-good": "conformant", "a-bad": "not conformant", "c-none": "no report", "d-garbage": "no report"}
+    assert states == {"b-good": "conformant", "a-bad": "not conformant", "c-none": "no report",
+                      "d-garbage": "no report"}
     assert [c["name"] for c in doc["clusters"]] == ["a-bad", "b-good", "c-none", "d-garbage"]
     assert doc["state"] == "no report" and doc["verdict"] == "1 of 4 cluster(s) conformant"
     none = doc["clusters"][2]
