@@ -153,8 +153,9 @@ def test_must_na_is_reported_and_warned(tmp_path):
             r.update(status="N/A", notes="no cluster autoscaler on bare metal")
     _rep, out = write(tmp_path, results=results)
     assert out["must_na"] == ["cluster_autoscaling"] and out["must_failures"] == []
-    assert out["validation"]["valid"]
-    assert any("upstream validator rejects" in w for w in out["validation"]["warnings"])
+    assert not out["validation"]["valid"] and out["validation"]["na_rule"] == "upstream"
+    assert "Requirement 'cluster_autoscaling' is MUST level but status is 'N/A'. It must be 'Implemented'." \
+        in out["validation"]["errors"]
 
 
 def test_na_without_notes_gets_a_reason(tmp_path):
