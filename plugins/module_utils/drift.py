@@ -37,6 +37,10 @@ class DriftError(Exception):
     """A previous report that cannot be used; the message names the path."""
 
 
+class NoReport(DriftError):
+    """There is no previous report at the path (yet): a first run, not a bad input."""
+
+
 # ------------------------------------------------------------------------------------- reading reports
 def is_report(doc):
     """True when `doc` is the JSON of a k8s_ai.conformance report (not, e.g., go test -json output)."""
@@ -77,12 +81,12 @@ def report_json_in(folder):
 def find_report_json(path, cluster=None):
     """The report JSON file that `path` designates (file, report folder, report root); raises DriftError."""
     if not path:
-        raise DriftError("no previous report given")
+        raise NoReport("no previous report given")
     path = os.path.abspath(os.path.expanduser(str(path)))
     if os.path.isfile(path):
         return path
     if not os.path.isdir(path):
-        raise DriftError("%s does not exist" % path)
+        raise NoReport("%s does not exist" % path)
     if cluster and os.path.isdir(os.path.join(path, cluster)) and not report_json_in(path):
         path = os.path.join(path, cluster)
     found = report_json_in(path)
@@ -91,7 +95,7 @@ def find_report_json(path, cluster=None):
     candidates = [p for p in (report_json_in(d) for d in sorted(glob.glob(os.path.join(path, "v*", "*")))
                               if os.path.isdir(d)) if p]
     if not candidates:
-        raise DriftError("%s holds no k8s_ai.conformance report (looked for %s in it and in v<minor>/<platform>/)"
+        raise NoReport("%s holds no k8s_ai.conformance report (looked for %s in it and in v<minor>/<platform>/)"
                          % (path, " or ".join(REPORT_JSON_NAMES + ("another report *.json",))))
     # Several checklist versions or platforms under one root: the newest report is the baseline.
     return max(candidates, key=lambda p: (os.path.getmtime(p), p))

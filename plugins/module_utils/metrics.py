@@ -160,9 +160,7 @@ def render_path(path, cluster=None):
     """Metrics text of the report at `path` (file, folder or root); `absent` when there is none yet."""
     try:
         _found, data = drift.load_report(path, cluster)
-    except drift.DriftError:
-        if os.path.exists(path) and os.path.isfile(path):
-            raise
+    except drift.NoReport:
         return absent(cluster)
     return render(data, cluster)
 

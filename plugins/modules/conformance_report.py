@@ -127,8 +127,8 @@ options:
       - A previous report to compare with (drift) - its JSON file, its folder (C(<dir>/v<minor>/<platform>)), or the
         report root above it (with O(cluster), also C(<root>/<cluster>)). It is read before anything is written, so
         it may be the folder that this run overwrites.
-      - With O(mode=plan), a previous report that exists but cannot be read is an input error; one that does not
-        exist is a warning (a first run has no baseline).
+      - With O(mode=plan), a previous report that exists but cannot be read is an input error; a path that does not
+        exist or a folder that holds no report yet is a warning (a first run has no baseline).
       - With O(mode=write), regressions and improvements per requirement go into the results JSON (C(drift)),
         C(report.html) and RV(drift_lines).
     type: path
@@ -471,11 +471,10 @@ def plan(module):
     if params.get("previous_report"):
         try:
             result["previous_report"] = drift.load_report(params["previous_report"], params.get("cluster"))[0]
+        except drift.NoReport as exc:
+            warnings.append("previous_report: %s; no drift is computed (first run?)" % exc)
         except drift.DriftError as exc:
-            if os.path.exists(params["previous_report"]):
-                errors.append({"input": "previous_report", "msg": str(exc)})
-            else:
-                warnings.append("previous_report: %s; no drift is computed (first run?)" % exc)
+            errors.append({"input": "previous_report", "msg": str(exc)})
 
     if not checks:
         checks = catalog.checks_for(result["version"], params["include_whitepaper"])
@@ -556,7 +555,7 @@ def compare_previous(params, rep):
     try:
         path, doc = drift.load_report(previous, params.get("cluster"))
     except drift.DriftError as exc:
-        status = "error" if os.path.exists(previous) else "no baseline"
+        status = "no baseline" if isinstance(exc, drift.NoReport) else "error"
         changes = drift.not_compared(status, str(exc), previous)
         rep.warnings.append("previous_report: %s; no drift is computed" % exc)
     else:

@@ -120,10 +120,10 @@ def test_bad_previous_file_names_the_path(tmp_path, content, needle):
     assert needle in str(err.value) and str(bad) in str(err.value)
 
 
-def test_missing_and_empty_previous(tmp_path):
-    with pytest.raises(drift.DriftError, match="does not exist"):
+def test_missing_and_empty_previous_are_no_report_yet(tmp_path):
+    with pytest.raises(drift.NoReport, match="does not exist"):
         drift.load_report(str(tmp_path / "nope"))
-    with pytest.raises(drift.DriftError, match="holds no k8s_ai.conformance report"):
+    with pytest.raises(drift.NoReport, match="holds no k8s_ai.conformance report"):
         drift.load_report(str(tmp_path))
 
 
@@ -184,10 +184,12 @@ def test_plan_names_a_bad_previous_report(tmp_path):
     out = run_module("conformance_report", {"mode": "plan", "connect": False, "checklist_version": "1.35",
                                             "previous_report": str(bad), "report_dir": str(tmp_path / "r")}, tmp_path)
     assert [e["input"] for e in out["errors"]] == ["previous_report"], out["errors"]
-    missing = run_module("conformance_report", {"mode": "plan", "connect": False, "checklist_version": "1.35",
-                                                "previous_report": str(tmp_path / "nope"),
-                                                "report_dir": str(tmp_path / "r")}, tmp_path)
-    assert missing["errors"] == [] and any("first run" in w for w in missing["warnings_found"])
+    (tmp_path / "empty").mkdir()
+    for first_run in (tmp_path / "nope", tmp_path / "empty"):
+        missing = run_module("conformance_report", {"mode": "plan", "connect": False, "checklist_version": "1.35",
+                                                    "previous_report": str(first_run),
+                                                    "report_dir": str(tmp_path / "r")}, tmp_path)
+        assert missing["errors"] == [] and any("first run" in w for w in missing["warnings_found"])
 
 
 def test_cluster_name_is_kept_in_the_run(tmp_path):
