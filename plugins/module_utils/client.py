@@ -12,6 +12,8 @@ which is several times faster and lighter on large lists (16,000 devices, 2,000 
     for sl in cluster.iter_list(cluster.path("resource.k8s.io/v1", "resourceslices")): ...
     cluster.get(path, missing_ok=True)                                   # None when 404
     cluster.create(path, body), cluster.delete(path), cluster.patch(path, merge_patch)
+    cluster.get_text(path, accept="text/plain"), cluster.pod_log(namespace, name)   # text, errors mapped
+    cluster.raw("POST", proxy_path, body) -> (status, text)                        # any status, counted
     cluster.resource("resource.k8s.io/v1", "ResourceClaim") -> {"name": "resourceclaims", "namespaced": True}
 
 Every failure is a ClusterError whose message names the bad input or the denied verb + resource;
@@ -202,27 +204,67 @@ class Cluster:
         return cls(k8s_client.ApiClient(configuration), request_timeout=request_timeout, label=label)
 
     # ---- raw requests -------------------------------------------------------------------------
-    def request(self, method, path, body=None, query=None, content_type="application/json"):
-        """Send one request; return the decoded JSON body (dict) or raise ApiError/ClusterError."""
+    def _exchange(self, method, path, body=None, query=None, accept="application/json",
+                  content_type="application/json"):
+        """Send one counted request; return (HTTP status, raw body). Only transport failures raise."""
         method = method.upper()
         url_path = path + ("?" + urlencode(query) if query else "")
         self.requests += 1
         self.requests_by_verb[method] = self.requests_by_verb.get(method, 0) + 1
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": accept, "Content-Type": content_type}
         try:
-            status, raw = self._send(method, url_path, headers, body)
+            return self._send(method, url_path, headers, body)
         except ClusterError:
             raise
         except Exception as exc:  # urllib3 MaxRetryError, SSLError, timeouts...
             raise ClusterError("cannot reach the API server at %s (%s %s): %s"
                                % (self.host, method, path, _short_error(exc))) from None
+
+    def request(self, method, path, body=None, query=None, content_type="application/json"):
+        """Send one request; return the decoded JSON body (dict) or raise ApiError/ClusterError."""
+        status, raw = self._exchange(method, path, body, query, content_type=content_type)
         try:
             data = json.loads(raw) if raw else {}
         except ValueError:
-            data = {"message": raw[:300].decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)[:300]}
+            data = {"message": _text(raw)[:300]}
         if 200 <= status <= 299:
             return data
-        raise self._error(method, path, status, data)
+        raise self._error(method.upper(), path, status, data)
+
+    # ---- text (pod logs, service/pod proxies: Prometheus exposition, OTLP, HTML) ------------------
+    def raw(self, method, path, body=None, query=None, accept="*/*", content_type="application/json"):
+        """(HTTP status, body text) of one counted request, whatever the status; ClusterError only when the
+        API server cannot be reached. For proxied endpoints whose error answers are part of the verdict."""
+        status, raw = self._exchange(method, path, body, query, accept=accept, content_type=content_type)
+        return status, _text(raw)
+
+    def request_text(self, method, path, body=None, query=None, accept="*/*", content_type="application/json"):
+        """Body text of one counted request; a non-2xx answer raises ApiError with the same messages as the
+        JSON calls (401/403/404 named, the server's Status message kept)."""
+        status, text = self.raw(method, path, body, query, accept, content_type)
+        if 200 <= status <= 299:
+            return text
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict) or not (data.get("message") or data.get("reason")):
+            data = {"message": text[:300]}
+        raise self._error(method.upper(), path, status, data)
+
+    def get_text(self, path, query=None, accept="*/*", missing_ok=False):
+        """GET a non-JSON body (pod log, metrics through a proxy); None when 404 and missing_ok."""
+        try:
+            return self.request_text("GET", path, query=query, accept=accept)
+        except ApiError as exc:
+            if missing_ok and exc.status == 404:
+                return None
+            raise
+
+    def pod_log(self, namespace, name, container=None, missing_ok=False):
+        """A pod's log (text); None when the pod or its log does not exist and missing_ok."""
+        return self.get_text(self.path("v1", "pods", namespace, name, "log"),
+                             query={"container": container} if container else None, missing_ok=missing_ok)
 
     def _send(self, method, url_path, headers, body):
         api = self.api_client
@@ -329,6 +371,10 @@ class Cluster:
         meta = obj.get("metadata") or {}
         ns = (meta.get("namespace") or namespace) if res.get("namespaced") else None
         return self.path(obj["apiVersion"], res["name"], ns, meta.get("name"))
+
+
+def _text(raw):
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
 
 
 def _short_error(exc):

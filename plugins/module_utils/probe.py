@@ -26,7 +26,7 @@ import string
 import time
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError, ClusterError
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import PartFailed
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import CannotRun, PartFailed
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "k8s-ai-conformance")
 LABEL_PROBE = "k8s-ai-conformance/probe"
@@ -317,6 +317,35 @@ class Probe:
         self.evidence.add("observe: " + what, action, response=value, duration_s=took)
         return value
 
+    # ---- pod logs -----------------------------------------------------------------------------
+    def logs(self, pod, container=None, title=None):
+        """The log of a probe pod (text; "" when it has none yet); recorded as evidence."""
+        name = pod if isinstance(pod, str) else pod["metadata"]["name"]
+        path = self.cluster.path("v1", "pods", self.namespace, name, "log")
+        with self.evidence.step(title or "log of pod %s" % name, "GET " + path) as step:
+            step.response = text = self.cluster.pod_log(self.namespace, name, container, missing_ok=True) or ""
+        return text
+
+    def wait_for_log(self, pod, marker, what, timeout=None, container=None, cannot_run=True):
+        """Poll a probe pod's log until it contains `marker`; return the log. When it never does, the probe's
+        command did not run (no real container, image missing): CannotRun (outcome error) by default, or
+        WaitTimeout (failed) with cannot_run=False when a missing line is the capability failing."""
+        name = pod if isinstance(pod, str) else pod["metadata"]["name"]
+
+        def fetch():
+            try:
+                return self.cluster.pod_log(self.namespace, name, container, missing_ok=True) or ""
+            except ClusterError as exc:  # e.g. "container is waiting to start": keep polling
+                return "(log not readable: %s)" % exc
+        try:
+            return self.wait_until(fetch, lambda text: marker in text, what, timeout,
+                                   _name="Pod/%s log" % name)
+        except WaitTimeout as exc:
+            if not cannot_run:
+                raise
+            raise CannotRun("%s: pod %s left no %r line in its log (no real container ran?); log: %s"
+                            % (what, name, marker, (str(exc.last or "").strip() or "empty")[:300])) from None
+
 
 def _ref(obj):
     meta = obj.get("metadata") or {}
@@ -332,6 +361,9 @@ def _describe(value):
 
 
 PROBE_IMAGE = "registry.k8s.io/pause:3.10"
+SHELL_IMAGE = "busybox:1.36"
+TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
+DRA = "resource.k8s.io/v1"
 
 
 def pod_manifest(name, claims=None, requests=None, labels=None, tolerate_all=True, image=PROBE_IMAGE):
@@ -350,8 +382,58 @@ def pod_manifest(name, claims=None, requests=None, labels=None, tolerate_all=Tru
         spec["resourceClaims"] = [dict({"name": key}, **ref) for key, ref in claims.items()]
         container["resources"]["claims"] = [{"name": key} for key in claims]
     if tolerate_all:
-        spec["tolerations"] = [{"operator": "Exists"}]
+        spec["tolerations"] = copy.deepcopy(TOLERATE_ALL)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": dict(labels or {})}, "spec": spec}
+
+
+def command_pod(name, command, image=SHELL_IMAGE, ports=None, labels=None, annotations=None, requests=None,
+                claims=None, restart_policy="Never", runtime_class=None, tolerate_all=True):
+    """A probe pod running a command: a string is a shell script (sh -c), a list the exact argv. ports:
+    [8080] or [{"name": "metrics", "containerPort": 8080}]; requests default cpu 10m, memory 16Mi; claims as
+    in pod_manifest. Tolerates every taint (tolerate_all) so it can land on accelerator nodes."""
+    pod = pod_manifest(name, claims=claims, labels=labels, tolerate_all=tolerate_all, image=image,
+                       requests={"cpu": "10m", "memory": "16Mi"} if requests is None else requests)
+    container = pod["spec"]["containers"][0]
+    container["command"] = ["sh", "-c", command] if isinstance(command, str) else list(command)
+    if ports:
+        container["ports"] = [p if isinstance(p, dict) else {"containerPort": int(p)} for p in ports]
+    pod["spec"]["restartPolicy"] = restart_policy
+    pod["spec"]["terminationGracePeriodSeconds"] = 1
+    if annotations:
+        pod["metadata"]["annotations"] = dict(annotations)
+    if runtime_class:
+        pod["spec"]["runtimeClassName"] = runtime_class
+    return pod
+
+
+def claim_spec(device_class, count=None, selectors=None, request="accel"):
+    """The spec of a ResourceClaim asking `count` devices (None: one, DRA's default) of a DeviceClass;
+    selectors: CEL expressions the devices must match."""
+    exactly = {"deviceClassName": device_class}
+    if count is not None:
+        exactly.update(allocationMode="ExactCount", count=int(count))
+    if selectors:
+        exactly["selectors"] = [{"cel": {"expression": e}} for e in selectors]
+    return {"devices": {"requests": [{"name": request, "exactly": exactly}]}}
+
+
+def claim_manifest(name, device_class, count=None, selectors=None, request="accel"):
+    """A ResourceClaim (resource.k8s.io/v1) for a DeviceClass; see claim_spec."""
+    return {"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": name},
+            "spec": claim_spec(device_class, count, selectors, request)}
+
+
+def claim_template_manifest(name, device_class, count=None, selectors=None, request="accel"):
+    """A ResourceClaimTemplate: every pod that names it gets its own generated claim."""
+    return {"apiVersion": DRA, "kind": "ResourceClaimTemplate", "metadata": {"name": name},
+            "spec": {"spec": claim_spec(device_class, count, selectors, request)}}
+
+
+def denied_by_webhook(error):
+    """True when an API refusal came from an admission webhook that ran and said no (not from schema or CEL
+    validation, which refuse without the operator, and not 'failed calling webhook', which is a broken one)."""
+    message = getattr(error, "server_message", "") or ""
+    return 'admission webhook "' in message and "denied the request" in message
 
 
 def pod_scheduled(pod):

@@ -18,7 +18,12 @@ description:
   - Positive - isolation - the pod's log shows a kernel release different from the host kernel the node
     reports (a sandbox has its own kernel or kernel emulation). Needs a real container runtime; on a
     simulated node there is no log and the part reports that it could not run.
-  - Negative - a pod naming a RuntimeClass that does not exist is rejected by admission.
+  - Negative - the container runtime refuses a handler it does not have - a pod of a probe-owned RuntimeClass
+    whose handler no node configures, pinned to the node where the sandboxed pod ran, gets the kubelet's
+    C(FailedCreatePodSandBox) event and never runs. Only a runtime that really dispatches on the handler name
+    refuses it (a simulated node runs it, so the case fails there); it runs only after the sandboxed pod ran.
+    (That admission rejects a RuntimeClass name that does not exist holds on every cluster, sandbox or not, so it
+    proves nothing about sandboxing and is not a part.)
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
@@ -61,10 +66,8 @@ result:
 import re  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import WaitTimeout  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import command_pod  # noqa: E402
 
-TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
 ARGUMENT_SPEC = {
     "runtime_class": {"type": "str"},
     "node_facts": {"type": "dict", "default": {}},
@@ -73,6 +76,8 @@ ARGUMENT_SPEC = {
 SANDBOX_HANDLER = re.compile(r"(runsc|gvisor|kata|firecracker|(^|[-_])fc($|[-_])|clh|cloud-hypervisor|dragonball|"
                              r"qemu|sandbox|urunc)", re.I)
 KERNEL_MARK = "SANDBOX_KERNEL="
+MISSING_HANDLER = "ai-conformance-no-such-handler"
+SANDBOX_REFUSED = "FailedCreatePodSandBox"  # kubelet's event when the runtime cannot create the pod sandbox
 
 
 def verify(check):
@@ -84,7 +89,7 @@ def verify(check):
                    "accelerator_nodes inventory group (node_facts)")
     check.positive("a pod with the sandbox RuntimeClass is scheduled and runs", sandboxed_pod_runs)
     check.positive("the sandboxed pod sees a kernel other than the host's", sandbox_isolated)
-    check.negative("a pod naming a non-existent RuntimeClass is rejected", unknown_runtime_class_rejected)
+    check.negative("the runtime refuses a RuntimeClass handler no node has", missing_handler_refused)
 
 
 def is_sandbox_handler(handler):
@@ -93,15 +98,6 @@ def is_sandbox_handler(handler):
 
 def matches_selector(labels, selector):
     return all((labels or {}).get(k) == v for k, v in (selector or {}).items())
-
-
-def read_text(cluster, path):
-    """GET a non-JSON body (pod log) through the client's transport."""
-    status, raw = cluster._send("GET", path, {"Accept": "*/*"}, None)
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-    if not 200 <= status <= 299:
-        raise ClusterError("GET %s failed (%s): %s" % (path, status, text[:200]))
-    return text
 
 
 def sandbox_runtime_class(check):
@@ -139,26 +135,18 @@ def handler_on_nodes(check):
     return "handler %s configured on %s" % (rc.get("handler"), ", ".join(configured))
 
 
-def probe_pod(check, runtime_class):
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"generateName": "sandboxed-"},
-        "spec": {
-            "runtimeClassName": runtime_class,
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1, "tolerations": TOLERATE_ALL,
-            "containers": [{"name": "probe", "image": check.params["probe_image"],
-                            # the marker is joined by the shell, so a pod spec echoed back never looks like a log
-                            "command": ["sh", "-c", "echo \"%s\"\"%s\"$(uname -r); sleep 300"
-                                        % (KERNEL_MARK[:7], KERNEL_MARK[7:])],
-                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}],
-        },
-    }
+def probe_pod(check, name, runtime_class, node=None):
+    # the marker is joined by the shell, so a pod spec echoed back never looks like a log line
+    pod = command_pod(name, "echo \"%s\"\"%s\"$(uname -r); sleep 300" % (KERNEL_MARK[:7], KERNEL_MARK[7:]),
+                      image=check.params["probe_image"], runtime_class=runtime_class)
+    if node:
+        pod["spec"]["nodeSelector"] = {"kubernetes.io/hostname": node}
+    return pod
 
 
 def sandboxed_pod_runs(check, probe):
     rc = check.facts.get("runtime_class") or check.fail("no sandbox RuntimeClass found")
-    pod = probe.create(probe_pod(check, rc["metadata"]["name"]))
+    pod = probe.create(probe_pod(check, "sandboxed", rc["metadata"]["name"]))
     pod = probe.wait_for(pod, lambda p: (p.get("status") or {}).get("phase") in ("Running", "Succeeded"),
                          "sandboxed pod running")
     node_name = pod["spec"].get("nodeName")
@@ -174,35 +162,31 @@ def sandbox_isolated(check, probe):
     pod, node = check.facts.get("pod"), check.facts.get("node")
     check.require(pod, "no sandboxed pod ran")
     host_kernel = ((node.get("status") or {}).get("nodeInfo") or {}).get("kernelVersion") or "?"
-    path = check.cluster.path("v1", "pods", probe.namespace, pod["metadata"]["name"], "log")
-
-    def fetch():
-        try:
-            return read_text(check.cluster, path)
-        except ClusterError as exc:
-            return "ERROR: %s" % exc
-
-    try:
-        log = probe.wait_until(fetch, lambda text: KERNEL_MARK in text, "probe pod logged its kernel",
-                               timeout=min(check.timeout, 30))
-    except WaitTimeout as exc:  # no log, or a log without our line: the probe's command never ran
-        check.cannot_run("the sandboxed pod left no kernel line in its log (no real container ran?): %s"
-                         % (str(exc.last or "empty log")[:300]))
+    # no log, or a log without our line: the probe's command never ran (could not run, not failed)
+    log = probe.wait_for_log(pod, KERNEL_MARK, "the sandboxed pod logged its kernel", timeout=min(check.timeout, 30))
     seen = log.split(KERNEL_MARK, 1)[1].split()[0] if KERNEL_MARK in log else ""
-    check.record("kernel seen in the sandbox vs the host", "GET " + path,
+    check.record("kernel seen in the sandbox vs the host", "pod log vs node status.nodeInfo.kernelVersion",
                  response={"sandbox": seen, "host": host_kernel})
     check.require(seen and seen != host_kernel,
                   "sandbox kernel %r equals the host kernel %r: no kernel isolation observed" % (seen, host_kernel))
     return "sandbox kernel %s, host kernel %s" % (seen, host_kernel)
 
 
-def unknown_runtime_class_rejected(check, probe):
-    check.require(check.facts.get("runtime_class"), "not meaningful without a sandbox RuntimeClass")
-    name = "ai-conformance-no-such-runtime"
-    created, error = probe.try_create(probe_pod(check, name), title="pod with RuntimeClass %s (dry run)" % name,
-                                      dry_run=True)
-    check.require(created is None, "a pod naming the missing RuntimeClass %s was admitted" % name)
-    return "rejected (%s): %s" % (error.status, error.server_message or error)
+def missing_handler_refused(check, probe):
+    pod, node = check.facts.get("pod"), check.facts.get("node")
+    check.require(pod, "not meaningful: no sandboxed pod ran, so a refused one would prove nothing")
+    node_name = node["metadata"]["name"]
+    rc = probe.create({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"generateName": "probe-"},
+                       "handler": MISSING_HANDLER})
+    refused = probe.create(probe_pod(check, "no-handler", rc["metadata"]["name"], node=node_name))
+    events = probe.wait_until(lambda: probe.list("v1", "Event", field_selector="involvedObject.name=no-handler"),
+                              lambda evs: any(e.get("reason") == SANDBOX_REFUSED for e in evs),
+                              "kubelet reports %s for the pod of handler %s on %s" % (SANDBOX_REFUSED, MISSING_HANDLER,
+                                                                                      node_name))
+    probe.stays(refused, lambda p: (p.get("status") or {}).get("phase") != "Running",
+                "the pod of handler %s never runs" % MISSING_HANDLER, seconds=3)
+    message = next(e.get("message", "") for e in events if e.get("reason") == SANDBOX_REFUSED)
+    return "handler %s refused on %s: %s" % (MISSING_HANDLER, node_name, message[:200])
 
 
 def main():

@@ -214,7 +214,7 @@ def test_workload_sandboxing_admission_real_isolation_not_claimed(lab_kubeconfig
     assert part(result, "sandbox handler exists")["outcome"] == "passed"
     assert part(result, "scheduled and runs")["outcome"] == "passed"  # kwok runs the pod (no container)
     assert part(result, "kernel other")["outcome"] == "error"  # no container, no log: could not run
-    assert part(result, "non-existent RuntimeClass")["outcome"] == "passed"  # real RuntimeClass admission
+    assert part(result, "handler no node has")["outcome"] == "failed"  # kwok runs a pod of any handler: no refusal
     assert result["verified"] is False and result["status"] != "Implemented"
 
 

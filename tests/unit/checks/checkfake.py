@@ -11,7 +11,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import Ch
 EXTRA_DISCOVERY = {
     "v1": [("namespaces", "Namespace", False), ("pods", "Pod", True), ("nodes", "Node", False),
            ("services", "Service", True), ("serviceaccounts", "ServiceAccount", True),
-           ("persistentvolumeclaims", "PersistentVolumeClaim", True)],
+           ("persistentvolumeclaims", "PersistentVolumeClaim", True), ("events", "Event", True)],
     "apps/v1": [("deployments", "Deployment", True), ("daemonsets", "DaemonSet", True)],
     "batch/v1": [("jobs", "Job", True)],
     "node.k8s.io/v1": [("runtimeclasses", "RuntimeClass", False)],

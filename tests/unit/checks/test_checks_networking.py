@@ -192,7 +192,7 @@ def test_network_policy_without_data_plane_could_not_run():
                else None)
     result = run(network_policy, fake)
     assert outcome(result, "reaches the server") == "error"
-    assert "left no result in its log" in detail(result, "reaches the server")
+    assert "left no 'RESULT=' line in its log" in detail(result, "reaches the server")
     assert outcome(result, "blocked") == "failed"  # never passed without a working positive case
     assert result["verified"] is False and result["status"] == "Not Implemented"
 

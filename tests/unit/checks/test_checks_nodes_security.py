@@ -93,7 +93,7 @@ def test_driver_runtime_management_check_mode_claims_nothing():
 
 
 # ---- workload_sandboxing ------------------------------------------------------------------------
-def sandbox_cluster(log="SANDBOX_KERNEL=4.4.0\n", reject_unknown=True, runtime_classes=True):
+def sandbox_cluster(log="SANDBOX_KERNEL=4.4.0\n", refuse_missing_handler=True, runtime_classes=True):
     fake = Fake()
     fake.add("v1", "nodes", node("n1", labels={"sandbox": "gvisor"}, kernel="6.1.0-host"))
     if runtime_classes:
@@ -102,19 +102,29 @@ def sandbox_cluster(log="SANDBOX_KERNEL=4.4.0\n", reject_unknown=True, runtime_c
                                                       "scheduling": {"nodeSelector": {"sandbox": "gvisor"}}})
 
     def kubelet(obj):
-        if obj.get("kind") == "Pod":
-            obj["spec"]["nodeName"] = "n1"
+        if obj.get("kind") != "Pod":
+            return
+        obj["spec"]["nodeName"] = "n1"
+        rc = [o for o in fake.objects("runtimeclasses") if o["metadata"]["name"] == obj["spec"].get("runtimeClassName")]
+        if refuse_missing_handler and rc and rc[0]["handler"] == workload_sandboxing.MISSING_HANDLER:
+            obj["status"] = {"phase": "Pending"}  # containerd: no runtime for the handler is configured
+            fake.add("v1", "events", {"metadata": {"name": "ev-" + obj["metadata"]["name"]},
+                                      "involvedObject": {"name": obj["metadata"]["name"]},
+                                      "reason": "FailedCreatePodSandBox", "message": 'rpc error: no runtime for "%s" '
+                                      'is configured' % rc[0]["handler"]}, namespace=obj["metadata"]["namespace"])
+        else:
             obj["status"] = {"phase": "Running"}
     fake.on_get = lambda obj: kubelet(obj) or obj
+
+    def created(method, path, query, body):  # the kubelet acts on a pod as soon as it exists
+        if not path.endswith("/pods"):
+            return None
+        status, obj = Fake._serve(fake, method, path, {}, body)
+        kubelet(fake.store[("v1", "pods", obj["metadata"]["namespace"], obj["metadata"]["name"])])
+        return status, obj
+    fake.route("POST", "/api/v1/namespaces/", created)
     fake.route("GET", "/api/v1/namespaces/", lambda m, p, q, b: None if not p.endswith("/log")
                else (200, log) if log is not None else (404, {"message": "no log"}))
-
-    def admission(method, path, query, body):
-        if "dryRun" in query and reject_unknown and body["spec"].get("runtimeClassName") != "gvisor":
-            return 403, {"kind": "Status", "reason": "Forbidden", "message": 'pod rejected: RuntimeClass '
-                         '"%s" not found' % body["spec"]["runtimeClassName"]}
-        return Fake._serve(fake, method, path, {"dryRun": ["All"]} if query else {}, body)
-    fake.route("POST", "/api/v1/namespaces/t-workload-sandboxing", admission)
     return fake
 
 
@@ -123,6 +133,7 @@ def test_workload_sandboxing_verdicts():
     result = run(workload_sandboxing, sandbox_cluster(), node_facts=facts)
     assert result["status"] == "Implemented" and result["verified"], result["parts"]
     assert "sandbox kernel 4.4.0, host kernel 6.1.0-host" in detail(result, "kernel other")
+    assert "no runtime for" in detail(result, "handler no node has")
 
     result = run(workload_sandboxing, sandbox_cluster(log="SANDBOX_KERNEL=6.1.0-host\n"))
     assert outcome(result, "kernel other") == "failed"  # same kernel as the host: not isolated
@@ -131,8 +142,9 @@ def test_workload_sandboxing_verdicts():
         result = run(workload_sandboxing, sandbox_cluster(log=log))
         assert outcome(result, "kernel other") == "error" and result["verified"] is False
 
-    result = run(workload_sandboxing, sandbox_cluster(reject_unknown=False))
-    assert outcome(result, "non-existent RuntimeClass") == "failed"
+    # a runtime that runs any handler (a simulated node) does not refuse: the negative can fail
+    result = run(workload_sandboxing, sandbox_cluster(refuse_missing_handler=False))
+    assert outcome(result, "handler no node has") == "failed"
 
     result = run(workload_sandboxing, sandbox_cluster(), node_facts={"n1": dict(FACTS_OK, containerd={
         "present": True, "runtimes": ["runc"]})})
@@ -140,6 +152,7 @@ def test_workload_sandboxing_verdicts():
 
     result = run(workload_sandboxing, sandbox_cluster(runtime_classes=False))
     assert result["status"] == "Not Implemented" and outcome(result, "sandbox handler exists") == "failed"
+    assert outcome(result, "handler no node has") == "failed"  # never passes without a sandboxed pod
 
 
 def test_sandbox_handler_names():

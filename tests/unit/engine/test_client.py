@@ -175,3 +175,43 @@ def test_relative_certificate_paths_resolve_next_to_the_kubeconfig_file(tmp_path
     assert cluster.api_client.configuration.ssl_ca_cert == str(tmp_path / "certs" / "ca.crt")
     with pytest.raises(ClusterError, match="cannot use context 'lab'"):
         Cluster.connect(config)  # as content the relative path means nothing: a clear error, no traceback
+
+
+class TextCluster(FakeCluster):
+    """Answers pod logs and a proxied metrics endpoint as text, like the API server does."""
+
+    def _send(self, method, url_path, headers, body):
+        path, _unused, query = url_path.partition("?")
+        self.log.append((method, url_path, headers.get("Accept")))
+        if path.endswith("/pods/p/log"):
+            return 200, ("line for %s\n" % (query or "default container")).encode()
+        if path.endswith("/pods/gone/log"):
+            return 404, b'{"kind":"Status","reason":"NotFound","message":"pods \\"gone\\" not found"}'
+        if "/proxy" in path:
+            return 503, b"no endpoints available for service"
+        return super()._send(method, url_path, headers, body)
+
+
+def test_text_api_is_counted_and_maps_errors_like_the_json_calls():
+    cluster = TextCluster()
+    before = cluster.requests
+    assert cluster.pod_log("ns", "p") == "line for default container\n"
+    assert cluster.pod_log("ns", "p", container="c") == "line for container=c\n"
+    assert cluster.requests == before + 2  # counted like every other request
+    assert cluster.pod_log("ns", "gone", missing_ok=True) is None
+    with pytest.raises(ApiError) as info:
+        cluster.pod_log("ns", "gone")
+    assert info.value.status == 404 and "not found (404): get pods/log gone in namespace ns" in str(info.value)
+    assert cluster.raw("GET", "/api/v1/namespaces/m/services/prom:9090/proxy/metrics") == (
+        503, "no endpoints available for service")  # any status comes back as it is
+    with pytest.raises(ApiError) as info:
+        cluster.get_text("/api/v1/namespaces/m/services/prom:9090/proxy/metrics", accept="text/plain")
+    assert info.value.status == 503 and "no endpoints available" in str(info.value)
+    assert cluster.log[-1][2] == "text/plain"
+
+
+def test_text_api_transport_failure_is_a_cluster_error():
+    cluster = FakeCluster()
+    cluster.fail[("GET", "/api/v1/namespaces/ns/pods/p/log")] = OSError("connection reset")
+    with pytest.raises(ClusterError, match="cannot reach the API server"):
+        cluster.pod_log("ns", "p")
