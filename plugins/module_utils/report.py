@@ -1,16 +1,24 @@
 # -*- coding: utf-8 -*-
 # Copyright: k8s_ai.conformance contributors
 # Apache License 2.0 (see LICENSE)
-"""Report writers: PRODUCT.yaml, evidence files, junit.xml, results.json, report.html, whitepaper.md.
+"""Report writers: PRODUCT.yaml, evidence files, junit.xml, report.json, report.html, whitepaper.md.
 
 Layout (that of a cncf/k8s-ai-conformance submission)::
 
     <report_dir>/v<minor>/<platform>/PRODUCT.yaml
                                     /evidence/<check>.md     one per check, linked from PRODUCT.yaml
-                                    /junit.xml               a testcase per requirement
-                                    /results.json            everything, for machines
+                                    /junit.xml               a testcase per requirement, named as validate.go
+                                                             looks tests up (TestGangScheduling, ...)
+                                    /report.json             everything, for machines
                                     /report.html             for people, self-contained
                                     /whitepaper.md           whitepaper checklist V0.9 table
+
+The artifacts follow the rules of cncf/k8s-ai-conformance scripts/validate.go (see validate.py): an
+Implemented requirement links ``file://junit.xml#<Test>`` (the test validate.go maps the id to, else
+``Test`` + the id in CamelCase) beside its evidence file, and its testcase passes; a requirement that is not
+Implemented links its evidence file only, and its testcase never passes (skipped, or failed for a MUST).
+No file is named ``results.json`` or ``e2e.log``: validate.go parses files of those names as ``go test``
+output, which our rich JSON is not (hence report.json).
 
 Nothing secret is ever written: results pass through `redact` (tokens, keys, certificates,
 passwords, Authorization headers, JWTs) and the kubeconfig is never an input of the writers.
@@ -47,6 +55,8 @@ SCHEMA_VERSION = 1
 PLATFORM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_BLOCK = 20000
 OUTCOMES = ("passed", "failed", "error", "skipped")
+REPORT_JSON = "report.json"  # not results.json: validate.go parses that name as `go test -json` output
+JUNIT = "junit.xml"
 
 # ---------------------------------------------------------------------------------------- redaction
 _SECRET_KEY_RE = re.compile(
@@ -163,7 +173,7 @@ class Report:
 
     def __init__(self, version, platform, results, metadata=None, expected_checks=None, missing=None,
                  errors=None, warnings=None, server_version=None, template=None, include_whitepaper=True,
-                 check_mode=False, run=None):
+                 check_mode=False, run=None, na_rule="upstream"):
         if version not in catalog.OFFICIAL:
             raise catalog.CatalogError("checklist version %s does not exist; supported checklist versions: %s"
                                        % (version, ", ".join(catalog.supported_versions())))
@@ -177,6 +187,7 @@ class Report:
         self.include_whitepaper = include_whitepaper
         self.check_mode = check_mode
         self.run = dict(run or {})
+        self.na_rule = na_rule if na_rule in validate.NA_RULES else "upstream"  # N/A on a MUST (validate.py)
         self.generated = now_utc()
         # Extensions (drift.attach): extra top-level keys of the results JSON, extra report.html sections.
         self.extra_data = {}
@@ -218,8 +229,12 @@ class Report:
         rows = []
         for item in catalog.checklist(self.version):
             res = self.results[item["check"]]
+            evidence = [self.evidence_path(item["check"])]
+            if res["status"] == "Implemented":  # its testcase passes; nothing else ever links a passing test
+                evidence.append("file://%s#%s" % (JUNIT, catalog.junit_test_name(item["id"])))
             rows.append(dict(item, status=res["status"], verified=res["verified"], summary=res["summary"],
-                             notes=self.product_notes(res), evidence=[self.evidence_path(item["check"])]))
+                             notes=self.product_notes(res), evidence=evidence,
+                             test=catalog.junit_test_name(item["id"])))
         return rows
 
     def whitepaper_rows(self):
@@ -264,7 +279,10 @@ class Report:
         if fails:
             return "not conformant: %d MUST requirement(s) not Implemented" % len(fails)
         if self.must_na():
-            return "conformant with N/A MUST requirement(s) (today's upstream validator rejects N/A for MUST)"
+            if self.na_rule == "pending" and all(r["id"] in validate.CONDITIONAL_MUST for r in self.must_na()):
+                return ("conformant with N/A MUST requirement(s) (accepted with notes by the pending upstream rule, "
+                        "cncf/k8s-ai-conformance PR #146; validate.go on main today rejects them)")
+            return "conformant with N/A MUST requirement(s) (validate.go on main today rejects N/A on a MUST)"
         return "conformant: every MUST requirement Implemented"
 
     def metadata_value(self, field):
@@ -388,6 +406,12 @@ class Report:
 
     # junit ----------------------------------------------------------------------------------------
     def junit_xml(self):
+        """A testcase per requirement, named as validate.go looks tests up (catalog.junit_test_name).
+
+        Implemented passes (validate.go: linked tests must pass); N/A and a SHOULD that is not Implemented are
+        skipped (validate.go: any failing testcase in a linked artifact is an error, and a SHOULD need not be
+        Implemented); a MUST that is not Implemented fails (error when it could not be verified).
+        """
         rows = self.official_rows()
         suites = ET.Element("testsuites", name="k8s-ai-conformance")
         suite = ET.SubElement(suites, "testsuite", timestamp=self.generated,
@@ -397,21 +421,25 @@ class Report:
             res = self.results[row["check"]]
             totals["tests"] += 1
             totals["time"] += res["duration_s"]
-            case = ET.SubElement(suite, "testcase", classname="ai-conformance.v%s.%s" % (self.version, row["section"]),
-                                 name="%s [%s]" % (row["id"], row["level"]), time="%.3f" % res["duration_s"])
-            message = "%s: %s" % (row["status"], res["summary"])
-            body = "%s\n\nevidence: %s" % (row["notes"], row["evidence"][0])
-            if not res["verified"]:
-                totals["errors"] += 1
-                ET.SubElement(case, "error", message="not verified: %s" % res["summary"],
-                              type="NotVerified").text = body
+            case = ET.SubElement(suite, "testcase", name=row["test"], time="%.3f" % res["duration_s"],
+                                 classname="%s.v%s.%s" % (TOOL, self.version, row["section"]))
+            verified = "" if res["verified"] else " (not verified: a part could not run)"
+            message = "%s%s: %s" % (row["status"], verified, res["summary"])
+            body = "requirement %s [%s] of checklist v%s, check %s (%s)\n%s\n\nevidence: %s" % (
+                row["id"], row["level"], self.version, row["check"], TOOL, row["notes"], row["evidence"][0])
+            if row["status"] == "Implemented":
+                pass
             elif row["status"] == "N/A":
                 totals["skipped"] += 1
                 ET.SubElement(case, "skipped", message="N/A: %s" % row["notes"])
-            elif row["level"] == catalog.MUST and row["status"] != "Implemented":
+            elif row["level"] == catalog.MUST and not res["verified"]:
+                totals["errors"] += 1
+                ET.SubElement(case, "error", message="not verified: %s" % res["summary"],
+                              type="NotVerified").text = body
+            elif row["level"] == catalog.MUST:
                 totals["failures"] += 1
                 ET.SubElement(case, "failure", message=message, type=row["status"].replace(" ", "")).text = body
-            elif row["status"] != "Implemented":
+            else:
                 totals["skipped"] += 1
                 ET.SubElement(case, "skipped", message="SHOULD requirement %s" % message)
             ET.SubElement(case, "system-out").text = "%s\n%s" % (message, body)
@@ -458,7 +486,7 @@ class Report:
                 lines.append("- %s: %s" % (row["id"], row["mapping_note"]))
         return "\n".join(lines) + "\n"
 
-    # results.json ------------------------------------------------------------------------------------
+    # report.json -------------------------------------------------------------------------------------
     def data(self, files=None, validation=None):
         return redact({
             "schema_version": SCHEMA_VERSION,
@@ -574,11 +602,13 @@ class Report:
                 esc(self.evidence_path(check)), esc(self.evidence_path(check))))
         out.append("</section>")
         if validation is not None:
-            out.append('<section><h2>PRODUCT.yaml offline validation</h2><p class="pill %s">%s</p><ul>%s</ul></section>'
+            out.append('<section><h2>PRODUCT.yaml validation (rules of validate.go)</h2><p class="pill %s">%s</p>'
+                       '<p class="muted">Rules applied: %s</p><ul>%s</ul></section>'
                        % ("ok" if validation["valid"] else "no", "valid" if validation["valid"] else "invalid",
+                          esc(validation.get("rule", "")),
                           "".join("<li>%s: %s</li>" % (kind, esc(msg)) for kind in ("errors", "warnings", "info")
                                   for msg in validation[kind])))
-        out.append("<footer>%s · PRODUCT.yaml · junit.xml · results.json · whitepaper.md beside this page</footer>"
+        out.append("<footer>%s · PRODUCT.yaml · junit.xml · report.json · whitepaper.md beside this page</footer>"
                    "</body></html>" % TOOL)
         return "\n".join(out) + "\n"
 
@@ -595,21 +625,35 @@ class Report:
             with open(tmp, "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.replace(tmp, path)
-            files.append(rel)
+            if rel not in files:
+                files.append(rel)
 
         for check in self.order:
             put(self.evidence_path(check), self.evidence_md(check))
+        put(JUNIT, self.junit_xml())
         put("PRODUCT.yaml", self.product_yaml())
-        validation = validate.validate_file(os.path.join(target, "PRODUCT.yaml"))
-        put("junit.xml", self.junit_xml())
+        _remove_stale_report_json(target)
+        validation = validate.validate_file(os.path.join(target, "PRODUCT.yaml"), na_rule=self.na_rule)
         if self.include_whitepaper:
             put("whitepaper.md", self.whitepaper_md())
         put("report.html", self.html(validation))
-        files.append("results.json")
-        put("results.json", json.dumps(self.data(files, validation), indent=2, sort_keys=False, default=str) + "\n")
+        files.append(REPORT_JSON)
+        put(REPORT_JSON, json.dumps(self.data(files, validation), indent=2, sort_keys=False, default=str) + "\n")
         return {"path": target, "files": files, "validation": validation, "verdict": self.verdict(),
                 "must_failures": [r["id"] for r in self.must_failures()], "must_na": [r["id"] for r in self.must_na()],
                 "counts": self.counts()}
+
+
+def _remove_stale_report_json(target):
+    """An older run wrote its rich JSON as results.json; validate.go would parse that name as go test -json."""
+    stale = os.path.join(target, "results.json")
+    try:
+        with open(stale, "rb") as handle:
+            doc = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(doc, dict) and doc.get("tool") == TOOL:
+        os.remove(stale)
 
 
 def load_template(path, version):

@@ -68,5 +68,5 @@ def test_write_unknown_version_falls_back_and_says_so(tmp_path):
     out = run_module("conformance_report", {"mode": "write", "checklist_version": "1.20", "platform": "lab",
                                             "report_dir": str(tmp_path / "r")}, tmp_path)
     assert out["report_path"].endswith(os.path.join("v1.36", "lab"))
-    with open(os.path.join(out["report_path"], "results.json")) as handle:
+    with open(os.path.join(out["report_path"], "report.json")) as handle:
         assert any("1.20" in e for e in json.load(handle)["errors"])

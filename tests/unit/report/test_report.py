@@ -40,12 +40,15 @@ def load_yaml(path):
 def test_layout_and_valid_product(tmp_path, version):
     _rep, out = write(tmp_path, version)
     assert out["path"] == os.path.join(str(tmp_path), "v%s" % version, "lab")
-    for name in ("PRODUCT.yaml", "junit.xml", "results.json", "report.html", "whitepaper.md"):
+    for name in ("PRODUCT.yaml", "junit.xml", "report.json", "report.html", "whitepaper.md"):
         assert os.path.isfile(os.path.join(out["path"], name)), name
+    for name in ("results.json", "e2e.log"):  # validate.go would parse these names as go test output
+        assert not os.path.exists(os.path.join(out["path"], name)), name
     for check in catalog.checks_for(version):
         assert os.path.isfile(os.path.join(out["path"], "evidence", "%s.md" % check))
     assert out["validation"]["valid"], out["validation"]["errors"]
-    assert validate.validate_file(os.path.join(out["path"], "PRODUCT.yaml"))["valid"]
+    again = validate.validate_file(os.path.join(out["path"], "PRODUCT.yaml"))
+    assert again["valid"] and again["warnings"] == [], again["warnings"]
     assert out["verdict"].startswith("conformant")
 
 
@@ -80,10 +83,11 @@ def test_merge_into_official_template_keeps_its_text(tmp_path, shared_checklists
         for mine, theirs in zip(ours["spec"][section], reqs):
             assert mine["description"] == theirs["description"]
             assert mine["status"] == "Implemented"
-            assert mine["evidence"] == ["evidence/%s.md" % mine["id"]]
+            assert mine["evidence"] == ["evidence/%s.md" % mine["id"],
+                                        "file://junit.xml#%s" % catalog.junit_test_name(mine["id"])]
     assert ours["metadata"]["vendorName"] == GOOD_METADATA["vendorName"]
     assert out["validation"]["valid"], out["validation"]["errors"]
-    data = json.loads(read(os.path.join(out["path"], "results.json")))
+    data = json.loads(read(os.path.join(out["path"], "report.json")))
     assert data["checklist"]["descriptions"] == "template"
 
 
@@ -132,18 +136,88 @@ def test_junit_failure_error_skipped(tmp_path):
     by["cluster_autoscaling"].update(status="N/A", notes="bare metal, no autoscaler")
     by["pod_autoscaling"].update(status="Not Implemented", verified=False, summary="not verified: timeout")
     by["gpu_sharing"].update(status="Not Implemented")
+    by["virtualized_accelerator"].update(status="Not Implemented", verified=False)
     _rep, out = write(tmp_path, results=list(by.values()))
     tree = ET.parse(os.path.join(out["path"], "junit.xml"))
     suite = tree.getroot().find("testsuite")
-    cases = {c.get("name").split(" ")[0]: c for c in suite.findall("testcase")}
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert len(cases) == len(catalog.checklist("1.35"))
-    assert cases["gang_scheduling"].find("failure") is not None
-    assert cases["cluster_autoscaling"].find("skipped") is not None
-    assert cases["pod_autoscaling"].find("error") is not None
-    assert cases["gpu_sharing"].find("failure") is None and cases["gpu_sharing"].find("skipped") is not None
-    assert cases["dra_support"].find("failure") is None and cases["dra_support"].find("error") is None
-    assert suite.get("failures") == "1" and suite.get("errors") == "1" and suite.get("skipped") == "2"
+    assert cases["TestGangScheduling"].find("failure") is not None
+    assert cases["TestAcceleratorClusterAutoscaling"].find("skipped") is not None
+    assert cases["TestPodAutoscaling"].find("error") is not None
+    for name in ("TestGpuSharing", "TestVirtualizedAccelerator"):  # SHOULDs: never a failing testcase
+        assert cases[name].find("failure") is None and cases[name].find("error") is None
+        assert cases[name].find("skipped") is not None
+    assert list(cases["TestDraSupport"]) == [cases["TestDraSupport"].find("system-out")]
+    assert suite.get("failures") == "1" and suite.get("errors") == "1" and suite.get("skipped") == "3"
     assert suite.get("tests") == str(len(cases))
+
+
+def test_junit_testcases_are_named_as_validate_go_maps_them(tmp_path):
+    _rep, out = write(tmp_path, "1.37")
+    names = [c.get("name") for c in ET.parse(os.path.join(out["path"], "junit.xml")).getroot().iter("testcase")]
+    for rid, test in (("secure_accelerator_access", "TestSecureAcceleratorAccess"),
+                      ("gang_scheduling", "TestGangScheduling"),
+                      ("cluster_autoscaling", "TestAcceleratorClusterAutoscaling"),
+                      ("ai_inference", "TestAiInference"), ("workload_sandboxing", "TestWorkloadSandboxing")):
+        assert catalog.junit_test_name(rid) == test and test in names
+    assert len(set(names)) == len(names) == len(catalog.checklist("1.37"))
+
+
+@pytest.mark.parametrize("version", sorted(catalog.OFFICIAL))
+def test_artifacts_pass_validate_go_artifact_rules(tmp_path, version):
+    """Every Implemented requirement links junit.xml#<its test>, which validate.go finds passing."""
+    _rep, out = write(tmp_path, version)
+    product = load_yaml(os.path.join(out["path"], "PRODUCT.yaml"))
+    with open(os.path.join(out["path"], "junit.xml"), "rb") as handle:
+        junit = validate.parse_junit(handle.read())
+    assert junit.failures == []
+    for reqs in product["spec"].values():
+        for entry in reqs:
+            links = [e for e in entry["evidence"] if "junit.xml" in e]
+            assert links == ["file://junit.xml#%s" % catalog.junit_test_name(entry["id"])]
+            assert junit.outcome_for(links[0].split("#")[1]) == "pass"
+    assert out["validation"]["valid"] and not any("recommended" in w for w in out["validation"]["warnings"])
+
+
+def test_not_implemented_never_links_a_passing_test(tmp_path):
+    results = all_implemented("1.37")
+    for r in results:
+        if r["check"] in ("gang_scheduling", "gpu_sharing"):
+            r.update(status="Not Implemented")
+        if r["check"] == "workload_sandboxing":
+            r.update(status="Partially Implemented", verified=False)
+    _rep, out = write(tmp_path, "1.37", results=results)
+    product = load_yaml(os.path.join(out["path"], "PRODUCT.yaml"))
+    rows = {e["id"]: e for reqs in product["spec"].values() for e in reqs}
+    for rid in ("gang_scheduling", "gpu_sharing", "workload_sandboxing"):
+        assert rows[rid]["evidence"] == ["evidence/%s.md" % rid]
+    errors = out["validation"]["errors"]
+    # only the MUST: the SHOULDs that are not Implemented leave the submission valid
+    assert "Requirement 'gang_scheduling' is MUST level but status is 'Not Implemented'. It must be 'Implemented'." \
+        in errors
+    assert "Test artifact file://junit.xml contains failing tests: TestGangScheduling" in errors
+    assert len(errors) == 2, errors
+
+
+def test_should_not_implemented_keeps_the_submission_valid(tmp_path):
+    results = all_implemented("1.36")
+    for r in results:
+        if r["check"] in ("gpu_sharing", "disaggregated_inference"):
+            r.update(status="Not Implemented", verified=r["check"] == "gpu_sharing")
+    _rep, out = write(tmp_path, "1.36", results=results)
+    assert out["validation"]["valid"], out["validation"]["errors"]
+
+
+def test_stale_results_json_of_an_older_run_is_removed(tmp_path):
+    folder = tmp_path / "v1.35" / "lab"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"tool": report.TOOL, "requirements": []}))
+    write(tmp_path)
+    assert not (folder / "results.json").exists()
+    (folder / "results.json").write_text('{"Action": "pass", "Test": "TestX"}\n')  # not ours: kept
+    write(tmp_path)
+    assert (folder / "results.json").exists()
 
 
 def test_must_na_is_reported_and_warned(tmp_path):
@@ -156,6 +230,22 @@ def test_must_na_is_reported_and_warned(tmp_path):
     assert not out["validation"]["valid"] and out["validation"]["na_rule"] == "upstream"
     assert "Requirement 'cluster_autoscaling' is MUST level but status is 'N/A'. It must be 'Implemented'." \
         in out["validation"]["errors"]
+    assert "validate.go on main today rejects" in out["verdict"]
+    page = read(os.path.join(out["path"], "report.html"))
+    assert "Rules applied: " in page and "a MUST must be" in page
+
+
+def test_must_na_under_the_pending_rule(tmp_path):
+    results = all_implemented("1.37")
+    for r in results:
+        if r["check"] == "cluster_autoscaling":
+            r.update(status="N/A", notes="no cluster autoscaler on bare metal")
+    _rep, out = write(tmp_path, "1.37", results=results, na_rule="pending")
+    assert out["validation"]["valid"], out["validation"]["errors"]
+    assert out["validation"]["na_rule"] == "pending" and "PR #146" in out["validation"]["rule"]
+    assert "PR #146" in out["verdict"]
+    data = json.loads(read(os.path.join(out["path"], "report.json")))
+    assert data["validation"]["na_rule"] == "pending"
 
 
 def test_na_without_notes_gets_a_reason(tmp_path):
@@ -216,13 +306,13 @@ def test_whitepaper_table(tmp_path):
 
 def test_results_json_has_everything(tmp_path):
     _rep, out = write(tmp_path, server_version="v1.35.4", run={"run_id": "r1"})
-    data = json.loads(read(os.path.join(out["path"], "results.json")))
+    data = json.loads(read(os.path.join(out["path"], "report.json")))
     assert data["checklist"]["version"] == "1.35" and data["server_version"] == "v1.35.4"
     assert len(data["requirements"]) == len(catalog.checklist("1.35"))
     assert len(data["whitepaper"]) == 18
     assert {c["check"] for c in data["checks"]} >= set(catalog.checks_for("1.35"))
     assert data["validation"]["valid"] and data["run"] == {"run_id": "r1"}
-    assert "results.json" in data["files"]
+    assert "report.json" in data["files"] and "results.json" not in data["files"]
 
 
 def test_evidence_file_is_readable(tmp_path):
