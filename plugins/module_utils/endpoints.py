@@ -10,14 +10,15 @@ An Endpoint is either a URL reachable from the controller (given by the user) or
                   option="prometheus_service")           # URL wins; "ns/name:port" -> service proxy
     ep = Endpoint.service("monitoring", "prometheus", 9090)   # .../namespaces/monitoring/services/prometheus:9090/proxy
     ep = Endpoint.pod("gpu-operator", "dcgm-exporter-x", 9400, "/metrics")
-    text = ep.get_text(cluster, "/metrics", accept="text/plain")      # ClusterError unless 2xx
+    text = ep.get_text(cluster, "/metrics", accept="text/plain")      # EndpointError unless 2xx
     data = ep.get_json(cluster, "/api/v1/query", query={"query": "up"})
     status, answer = ep.post_json(cluster, "/v1/traces", body)          # any HTTP status comes back
     parse_service("observability/otel:4318", "otlp_service") -> ("observability", "otel", "4318")
 
 Proxy requests go through the client's text API (counted, errors mapped once); URL requests through
-Ansible's open_url. A URL that cannot be reached, or a proxy answering 502/503 (no backend behind the
-Service), raises ClusterError: the part could not run (outcome error), it did not fail.
+Ansible's open_url. A URL that cannot be reached, a proxy answering 502/503 (no backend behind the
+Service), or get_text/get_json on a non-2xx answer raise EndpointError (a ClusterError): uncaught, the part
+could not run (outcome error), it did not fail. Catch it where an unreadable endpoint means something else.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -40,6 +41,10 @@ except ImportError:  # pragma: no cover - ansible-core is always there when a mo
     open_url = None
 
 PROXY_UNREACHABLE = (502, 503)  # the API server's proxy found no backend / could not dial it
+
+
+class EndpointError(ClusterError):
+    """The endpoint could not be reached or did not answer as asked: the part could not run (outcome error)."""
 
 
 def parse_service(value, option, require_port=True):
@@ -94,19 +99,22 @@ class Endpoint:
 
     # ---- requests ----------------------------------------------------------------------------------
     def request(self, cluster, method, path="", body=None, query=None, accept="*/*", timeout=10):
-        """(HTTP status, body text) for any answer; ClusterError when the endpoint cannot be reached.
+        """(HTTP status, body text) for any answer; EndpointError when the endpoint cannot be reached.
         body: a dict (sent as JSON) or None."""
         if self.is_url:
             return self._url_request(method, path, body, query, accept, timeout)
-        status, text = cluster.raw(method, self.base + (path or ""), body=body, query=query, accept=accept)
+        try:
+            status, text = cluster.raw(method, self.base + (path or ""), body=body, query=query, accept=accept)
+        except ClusterError as exc:
+            raise EndpointError(str(exc)) from None
         if status in PROXY_UNREACHABLE:
-            raise ClusterError("%s could not be reached through the API server proxy (HTTP %s): %s"
+            raise EndpointError("%s could not be reached through the API server proxy (HTTP %s): %s"
                                % (self.description, status, text.strip()[:200]))
         return status, text
 
     def _url_request(self, method, path, body, query, accept, timeout):
         if open_url is None:  # pragma: no cover
-            raise ClusterError("ansible.module_utils.urls is not available to reach %s" % self.base)
+            raise EndpointError("ansible.module_utils.urls is not available to reach %s" % self.base)
         url = self.location(path, query)
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Accept": accept}
@@ -119,23 +127,23 @@ class Endpoint:
         except HTTPError as exc:
             return exc.code, exc.read().decode("utf-8", "replace") if exc.fp else ""
         except (OSError, ValueError) as exc:  # URLError, timeouts, refused, bad URL
-            raise ClusterError("%s could not be reached from the controller: %s" % (url, exc)) from None
+            raise EndpointError("%s could not be reached from the controller: %s" % (url, exc)) from None
 
     def get_text(self, cluster, path="", query=None, accept="*/*", timeout=10):
-        """Body text of a GET; ClusterError (could not run) unless the answer is 2xx."""
+        """Body text of a GET; EndpointError (could not run) unless the answer is 2xx."""
         status, text = self.request(cluster, "GET", path, query=query, accept=accept, timeout=timeout)
         if not 200 <= status <= 299:
-            raise ClusterError("GET %s answered HTTP %s: %s" % (self.location(path, query), status,
+            raise EndpointError("GET %s answered HTTP %s: %s" % (self.location(path, query), status,
                                                                 text.strip()[:200]))
         return text
 
     def get_json(self, cluster, path="", query=None, timeout=10):
-        """Decoded JSON of a GET; ClusterError unless 2xx JSON."""
+        """Decoded JSON of a GET; EndpointError unless 2xx JSON."""
         text = self.get_text(cluster, path, query, accept="application/json", timeout=timeout)
         try:
             return json.loads(text)
         except ValueError:
-            raise ClusterError("GET %s did not answer JSON: %s" % (self.location(path, query),
+            raise EndpointError("GET %s did not answer JSON: %s" % (self.location(path, query),
                                                                    text.strip()[:200])) from None
 
     def post_json(self, cluster, path, body, timeout=10):

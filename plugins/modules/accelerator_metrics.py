@@ -77,10 +77,12 @@ result:
 
 import re  # noqa: E402
 
-from ansible.module_utils.urls import open_url  # noqa: E402
-
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints import (  # noqa: E402
+    Endpoint,
+    EndpointError,
+    parse_service,
+)
 
 ARGUMENT_SPEC = {
     "metrics_service": {"type": "str"},
@@ -108,6 +110,7 @@ FAMILIES = {
                      "dcgm_fi_dev_nvlink_bandwidth_total", "gpu_xgmi_link_tx", "gpu_xgmi_link_rx",
                      "xpum_fabric_tx_bytes_total", "dcgm_fi_prof_pcie_tx_bytes", "pcie_bandwidth"),
 }
+EXPOSITION = "text/plain;version=0.0.4, */*"
 KNOWN_PORTS = (9400, 5000, 29999, 9500)  # DCGM exporter, AMD device metrics exporter, Intel XPUM, ...
 ACCELERATOR_ID_LABELS = ("uuid", "gpu_uuid", "gpu", "gpu_id", "device", "deviceid", "device_id", "dev_file",
                          "hw_id", "card", "minor_number", "serial_number", "module_id")
@@ -186,15 +189,6 @@ def coverage(samples_by_source, extra=None):
     return per_accelerator, names
 
 
-def read_text(cluster, path):
-    """GET a non-JSON body through the API server (service/pod proxy)."""
-    status, raw = cluster._send("GET", path, {"Accept": "text/plain;version=0.0.4, */*"}, None)
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-    if not 200 <= status <= 299:
-        raise ClusterError("GET %s failed (HTTP %s): %s" % (path, status, text[:200]))
-    return text
-
-
 # ---- parts --------------------------------------------------------------------------------------
 def _port_ref(port):
     return str(port.get("name") or port.get("port"))
@@ -202,14 +196,12 @@ def _port_ref(port):
 
 def exporter_found(check):
     if check.params.get("metrics_url"):
-        check.facts["sources"] = [("url", check.params["metrics_url"], check.params["metrics_url"])]
+        check.facts["sources"] = [("url", Endpoint(check.params["metrics_url"]), check.params["metrics_url"])]
         return "metrics URL given: %s" % check.params["metrics_url"]
     given = check.params.get("metrics_service")
     services = []
     if given:
-        namespace, _sep, rest = given.partition("/")
-        name, _sep, port = rest.partition(":")
-        check.require(namespace and name, "metrics_service must be namespace/name[:port], got %r" % given)
+        namespace, name, port = parse_service(given, "metrics_service", require_port=False)
         svc = check.read("exporter Service", check.cluster.path("v1", "services", namespace, name))
         services.append((svc, port))
     else:
@@ -246,7 +238,7 @@ def metrics_port(svc):
 
 
 def exporter_pods(check, svc, port):
-    """[(label, proxy path, description)]: one per ready exporter pod, else the Service proxy."""
+    """[(label, Endpoint, description)]: one per ready exporter pod, else the Service proxy."""
     namespace, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
     path = check.params["metrics_path"]
     slices = check.cluster.list(check.cluster.path("discovery.k8s.io/v1", "endpointslices", namespace),
@@ -263,12 +255,10 @@ def exporter_pods(check, svc, port):
         for ep in es.get("endpoints") or []:
             ref = ep.get("targetRef") or {}
             if ref.get("kind") == "Pod" and number:
-                sources.append((ep.get("nodeName") or ref["name"],
-                                "/api/v1/namespaces/%s/pods/%s:%s/proxy%s" % (namespace, ref["name"], number, path),
+                sources.append((ep.get("nodeName") or ref["name"], Endpoint.pod(namespace, ref["name"], number, path),
                                 "pod %s/%s on %s" % (namespace, ref["name"], ep.get("nodeName"))))
     if not sources and port:
-        sources.append((name, "/api/v1/namespaces/%s/services/%s:%s/proxy%s" % (namespace, name, port, path),
-                        "service %s/%s" % (namespace, name)))
+        sources.append((name, Endpoint.service(namespace, name, port, path), "service %s/%s" % (namespace, name)))
     return sources
 
 
@@ -277,16 +267,13 @@ def endpoint_readable(check, probe):
     samples_by_source, errors = {}, []
     for label, where, what in sources:
         try:
-            if where.startswith(("http://", "https://")):
-                text = open_url(where, timeout=10, use_netrc=False).read().decode("utf-8", "replace")
-            else:
-                text = read_text(check.cluster, where)
-        except (ClusterError, OSError) as exc:
+            text = where.get_text(check.cluster, accept=EXPOSITION)
+        except EndpointError as exc:
             errors.append("%s: %s" % (what, exc))
-            check.record("read metrics from %s" % what, "GET " + where, error=exc)
+            check.record("read metrics from %s" % what, "GET " + where.location(), error=exc)
             continue
         samples, malformed = parse_exposition(text)
-        check.record("read metrics from %s" % what, "GET " + where,
+        check.record("read metrics from %s" % what, "GET " + where.location(),
                      response={"samples": len(samples), "malformed_lines": malformed[:10],
                                "metric_names": sorted({s[0] for s in samples})[:60]})
         if samples and len(malformed) <= len(samples) // 10:

@@ -16,7 +16,9 @@ description:
   - Positive - an HTTPRoute whose backendRef is an InferencePool (model server pods selected by label, an endpoint
     picker reference) is Accepted by a Gateway with ResolvedRefs=True - the gateway implementation routes to
     InferencePools.
-  - Negative - an HTTPRoute to an InferencePool that does not exist gets ResolvedRefs=False.
+  - Negative - an HTTPRoute to an InferencePool that does not exist gets ResolvedRefs=False with reason
+    C(BackendNotFound) - the implementation looked the pool up. A gateway that does not know InferencePools at
+    all answers C(InvalidKind) for every pool, missing or not, so that reason fails the case.
   - Optional - with I(inference_url) and I(model), an OpenAI-style completion request through the inference
     gateway is answered. Model-aware routing decisions (e.g. KV-cache aware) need a real endpoint picker and
     model servers and are otherwise not verified (said in the notes).
@@ -55,13 +57,14 @@ result:
     evidence: {description: Objects created and their status., type: list, returned: always}
 """
 
-import json  # noqa: E402
-
-from ansible.module_utils.urls import open_url  # noqa: E402
-
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import has_condition  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints import Endpoint  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    PROBE_IMAGE,
+    command_pod,
+    condition,
+    has_condition,
+)
 
 GW = "gateway.networking.k8s.io/v1"
 POOL_APIS = ("inference.networking.k8s.io/v1", "inference.networking.x-k8s.io/v1alpha2")
@@ -94,6 +97,13 @@ def route_condition(route, gateway_name, cond_type, status="True"):
         if (parent.get("parentRef") or {}).get("name") == gateway_name:
             return has_condition({"status": parent}, cond_type, status)
     return False
+
+
+def route_reason(route, gateway_name, cond_type):
+    for parent in (route.get("status") or {}).get("parents") or []:
+        if (parent.get("parentRef") or {}).get("name") == gateway_name:
+            return (condition({"status": parent}, cond_type) or {}).get("reason")
+    return None
 
 
 def gaie_served(check):
@@ -141,9 +151,8 @@ def pool_route_resolved(check, probe):
     check.require(check.facts.get("pool_api") and check.facts.get("gateway_class"),
                   "needs the InferencePool API and an Accepted GatewayClass")
     labels = {"app": "model-server"}
-    probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "model-server", "labels": labels}, "spec": {
-        "tolerations": [{"operator": "Exists"}],
-        "containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10", "ports": [{"containerPort": 8000}]}]}})
+    probe.create(command_pod("model-server", ["/pause"], image=PROBE_IMAGE, ports=[8000], labels=labels,
+                             restart_policy="Always"))
     pool = probe.create(pool_manifest(check.facts["pool_api"], "pool", "model-server"))
     route = route_to_pool(check, probe, "to-pool", pool["metadata"]["name"], "pool.ai-conformance.test")
     name = check.facts["gateway"]["metadata"]["name"]
@@ -162,23 +171,24 @@ def missing_pool_unresolved(check, probe):
                   "needs the InferencePool API and an Accepted GatewayClass")
     route = route_to_pool(check, probe, "to-missing-pool", "no-such-pool", "missing.ai-conformance.test")
     name = check.facts["gateway"]["metadata"]["name"]
-    probe.wait_for(route, lambda r: route_condition(r, name, "ResolvedRefs", "False"),
-                   "HTTPRoute to a missing InferencePool has ResolvedRefs=False")
-    return "ResolvedRefs=False for a missing InferencePool"
+    route = probe.wait_for(route, lambda r: route_condition(r, name, "ResolvedRefs", "False"),
+                           "HTTPRoute to a missing InferencePool has ResolvedRefs=False")
+    reason = route_reason(route, name, "ResolvedRefs")
+    check.require(reason == "BackendNotFound", "ResolvedRefs=False, but for %s, not BackendNotFound: the gateway did "
+                  "not look the InferencePool up" % reason)
+    return "ResolvedRefs=False (BackendNotFound) for a missing InferencePool"
 
 
 def inference_answered(check, probe):
     url, model = check.params.get("inference_url"), check.params.get("model")
     if not (url and model):
         check.skip("not run: set inference_url and model to send a request through the gateway")
-    body = json.dumps({"model": model, "prompt": "Say hello", "max_tokens": 8}).encode()
-    try:
-        answer = json.loads(open_url(url, data=body, headers={"Content-Type": "application/json"}, timeout=60,
-                                     use_netrc=False).read().decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ClusterError("inference request to %s failed: %s" % (url, exc)) from None
-    check.record("inference request", "POST " + url, request={"model": model}, response=answer)
-    check.require(answer.get("choices"), "answer has no choices: %s" % str(answer)[:200])
+    status, answer = Endpoint(url).post_json(check.cluster, "", {"model": model, "prompt": "Say hello",
+                                                                  "max_tokens": 8}, timeout=60)
+    check.record("inference request", "POST " + url, request={"model": model}, response={"status": status,
+                                                                                          "answer": answer})
+    check.require(status == 200 and isinstance(answer, dict) and answer.get("choices"),
+                  "HTTP %s, answer has no choices: %s" % (status, str(answer)[:200]))
     return "model %s answered through %s" % (answer.get("model") or model, url)
 
 

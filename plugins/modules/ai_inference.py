@@ -20,7 +20,8 @@ description:
     from a client pod inside the cluster; the split must follow the weights and every request carrying the
     header must reach the header's backend. When the Gateway has no address, or no request could be sent, this
     part reports that it could not run - it is never passed on route status alone.
-  - Negative - an HTTPRoute whose backend Service does not exist gets ResolvedRefs=False.
+  - Negative - an HTTPRoute whose backend Service does not exist gets ResolvedRefs=False with reason
+    C(BackendNotFound) - the implementation looked the backend up (another reason, e.g. C(InvalidKind), fails).
   - Optional - a service mesh (Istio, Linkerd, Kuma, Cilium, ...) is installed.
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
@@ -91,8 +92,8 @@ except ImportError:  # pragma: no cover
 from ansible.module_utils.urls import open_url  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import WaitTimeout, has_condition  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import command_pod, has_condition  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import CannotRun  # noqa: E402
 
 GW = "gateway.networking.k8s.io/v1"
 CRDS = ["gatewayclasses.gateway.networking.k8s.io", "gateways.gateway.networking.k8s.io",
@@ -103,7 +104,6 @@ HEADER_VALUE = "model-b"
 MESH_CRDS = {"virtualservices.networking.istio.io": "Istio", "serviceprofiles.linkerd.io": "Linkerd",
              "meshes.kuma.io": "Kuma", "ciliumenvoyconfigs.cilium.io": "Cilium", "meshes.consul.hashicorp.com":
              "Consul", "servicemeshes.maistra.io": "OpenShift Service Mesh"}
-TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
 ARGUMENT_SPEC = {
     "gateway_class": {"type": "str"},
     "gateway": {"type": "str"},
@@ -220,12 +220,9 @@ def gateway_accepted(check, probe):
 def echo_backend(check, probe, name):
     """A pod answering 'backend=<name>' on port 8080 and a Service in front of it."""
     labels = {"app": "echo-" + name}
-    probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "echo-" + name, "labels": labels},
-                  "spec": {"terminationGracePeriodSeconds": 1, "tolerations": TOLERATE_ALL, "containers": [{
-                      "name": "echo", "image": check.params["echo_image"], "ports": [{"containerPort": 8080}],
-                      "command": ["sh", "-c", "mkdir -p /www && echo backend=%s > /www/index.html && "
-                                  "exec httpd -f -p 8080 -h /www" % name],
-                      "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}})
+    probe.create(command_pod("echo-" + name, "mkdir -p /www && echo backend=%s > /www/index.html && "
+                             "exec httpd -f -p 8080 -h /www" % name, image=check.params["echo_image"],
+                             ports=[8080], labels=labels, restart_policy="Always"))
     probe.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo-" + name},
                   "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}})
 
@@ -316,31 +313,13 @@ def from_cluster(check, probe, base, total):
               'for i in $(seq %d); do r=$(%s --header "%s: %s" %s/ 2>/dev/null | head -1); echo "H ${r:-none}"; done; '
               'echo "DO""NE"' % (total, fetch, base, max(10, total // 5), fetch, check.params["header_name"],
                                  HEADER_VALUE, base))
-    pod = probe.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "traffic-client"}, "spec": {
-        "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "tolerations": TOLERATE_ALL,
-        "containers": [{"name": "client", "image": check.params["echo_image"], "command": ["sh", "-c", script]}]}})
-    path = check.cluster.path("v1", "pods", probe.namespace, pod["metadata"]["name"], "log")
-
-    def log():
-        try:
-            return read_text(check.cluster, path)
-        except ClusterError as exc:
-            return "ERROR: %s" % exc
+    pod = probe.create(command_pod("traffic-client", script, image=check.params["echo_image"]))
     try:
-        text = probe.wait_until(log, lambda t: "DONE" in t, "in-cluster client finished its requests")
-    except WaitTimeout as exc:
-        check.cannot_run("the Gateway at %s was not reachable from the controller, and the in-cluster client left "
-                         "no result (no real container ran?): %s" % (base, str(exc.last or "empty log")[:200]))
+        text = probe.wait_for_log(pod, "DONE", "in-cluster client finished its requests")
+    except CannotRun as exc:
+        check.cannot_run("the Gateway at %s was not reachable from the controller, and %s" % (base, exc))
     split, header = count_log(text)
     return split, header, text.splitlines()[:5]
-
-
-def read_text(cluster, path):
-    status, raw = cluster._send("GET", path, {"Accept": "*/*"}, None)
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-    if not 200 <= status <= 299:
-        raise ClusterError("GET %s failed (%s): %s" % (path, status, text[:200]))
-    return text
 
 
 def traffic_follows_route(check, probe):
@@ -377,6 +356,9 @@ def missing_backend_unresolved(check, probe):
     route = probe.wait_for(route, lambda r: parent_condition(r, name, "ResolvedRefs", "False"),
                            "HTTPRoute ResolvedRefs=False")
     cond = [c for c in parent_status(route, name).get("conditions") or [] if c.get("type") == "ResolvedRefs"][0]
+    # The implementation looked the backend up and did not find it - not "a kind I do not support"
+    check.require(cond.get("reason") == "BackendNotFound", "ResolvedRefs=False, but for %s, not BackendNotFound: %s"
+                  % (cond.get("reason"), cond.get("message", "")[:120]))
     return "ResolvedRefs=False (%s): %s" % (cond.get("reason"), cond.get("message", "")[:120])
 
 

@@ -15,7 +15,10 @@ description:
   - Positive - a probe workload exposing a uniquely labelled metric in the Prometheus text format, annotated for
     scraping (C(prometheus.io/scrape)) and, where the Prometheus Operator is installed, selected by a PodMonitor,
     is discovered - the metric shows up in the query API within I(scrape_timeout).
-  - Negative - a metric name the probe does not expose is absent from the query API.
+  - Negative - discovery follows the workload's declaration - a control pod exposing the same metric without
+    scrape annotations (and not selected by the PodMonitor), started beside the probe, is not collected while
+    observed as long again as the probe took to appear. (A metric that nobody exposes is absent from any query
+    API, so it would prove nothing.)
   - Without a monitoring system the check is Not Implemented; no probe is deployed.
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
@@ -62,19 +65,16 @@ result:
     evidence: {description: Queries sent and answers., type: list, returned: always}
 """
 
-import json  # noqa: E402
-
-try:
-    from urllib.parse import urlencode
-except ImportError:  # pragma: no cover
-    urlencode = None
-
-from ansible.module_utils.urls import open_url  # noqa: E402
+import time  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ClusterError  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints import (  # noqa: E402
+    Endpoint,
+    EndpointError,
+    endpoint,
+)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import command_pod  # noqa: E402
 
-TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
 ARGUMENT_SPEC = {
     "prometheus_service": {"type": "str"},
     "prometheus_url": {"type": "str"},
@@ -87,14 +87,14 @@ QUERY_API_HINTS = ("prometheus", "thanos-query", "thanos-querier", "vmsingle", "
 NOT_QUERY_API = ("operator", "node-exporter", "kube-state-metrics", "alertmanager", "pushgateway", "adapter",
                  "blackbox", "config-reloader", "-operated-thanos", "kubelet", "coredns")
 PROBE_METRIC = "ai_conformance_probe_requests_total"
-ABSENT_METRIC = "ai_conformance_probe_never_exposed_total"
+SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}
 
 
 def verify(check):
     check.static("a monitoring system with a Prometheus-compatible query API answers", query_api_answers)
     check.static("Prometheus Operator discovery CRDs (PodMonitor) are served", pod_monitor_served, required=False)
     check.positive("a workload exposing Prometheus metrics is discovered and scraped", probe_metric_collected)
-    check.negative("a metric the workload does not expose is absent", absent_metric_not_found)
+    check.negative("a workload that does not ask to be scraped is not collected", unannotated_not_collected)
 
 
 def is_query_service(svc):
@@ -109,43 +109,29 @@ def is_query_service(svc):
 
 
 def query(check, promql):
-    """Run an instant query; return the API's data.result list (raise ClusterError when not answered)."""
-    base = check.facts["query_base"]
-    if base.startswith(("http://", "https://")):
-        url = "%s/api/v1/query?%s" % (base.rstrip("/"), urlencode({"query": promql}))
-        try:
-            answer = json.loads(open_url(url, timeout=10, use_netrc=False).read().decode("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ClusterError("query API %s did not answer: %s" % (base, exc)) from None
-    else:
-        answer = check.cluster.get(base + "/api/v1/query", query={"query": promql})
+    """Run an instant query; return the API's data.result list (EndpointError when not answered)."""
+    answer = check.facts["query_api"].get_json(check.cluster, "/api/v1/query", query={"query": promql})
     if answer.get("status") != "success":
-        raise ClusterError("query %r failed: %s" % (promql, answer.get("error") or answer))
+        raise EndpointError("query %r failed: %s" % (promql, answer.get("error") or answer))
     return (answer.get("data") or {}).get("result") or []
 
 
 def query_api_answers(check):
-    if check.params.get("prometheus_url"):
-        check.facts["query_base"] = check.params["prometheus_url"]
-    else:
-        given = check.params.get("prometheus_service")
-        if given:
-            namespace, _unused, rest = given.partition("/")
-            name, _unused, port = rest.partition(":")
-            check.require(namespace and name and port, "prometheus_service must be namespace/name:port, got %r" % given)
-            found = [(namespace, name, port)]
-        else:
-            found = [(s["metadata"]["namespace"], s["metadata"]["name"], is_query_service(s))
-                     for s in check.list("Services (all namespaces)", "/api/v1/services") if is_query_service(s)]
+    api = endpoint(url=check.params.get("prometheus_url"), service=check.params.get("prometheus_service"),
+                   option="prometheus_service")
+    if api is None:
+        found = [(s["metadata"]["namespace"], s["metadata"]["name"], is_query_service(s))
+                 for s in check.list("Services (all namespaces)", "/api/v1/services") if is_query_service(s)]
         check.require(found, "no monitoring query API found (looked for Services named %s; set prometheus_service or "
                       "prometheus_url)" % ", ".join(QUERY_API_HINTS[:4]))
-        namespace, name, port = found[0]
-        check.facts["query_base"] = "/api/v1/namespaces/%s/services/%s:%s/proxy" % (namespace, name, port)
-    with check.evidence.step("query API answers", "GET %s/api/v1/query?query=up" % check.facts["query_base"]) as step:
+        api = Endpoint.service(*found[0])
+    check.facts["query_api"] = api
+    with check.evidence.step("query API answers", "GET %s" % api.location("/api/v1/query", {"query": "count(up)"})) \
+            as step:
         result = query(check, "count(up)")
         step.response = result
     return "query API %s answers (count(up) = %s)" % (
-        check.facts["query_base"], (result[0].get("value") or [None, "?"])[1] if result else "no series")
+        api.location(), (result[0].get("value") or [None, "?"])[1] if result else "no series")
 
 
 def pod_monitor_served(check):
@@ -155,45 +141,53 @@ def pod_monitor_served(check):
     return "PodMonitor served"
 
 
-def probe_metric_collected(check, probe):
-    check.require(check.facts.get("query_base"), "no monitoring query API")
-    probe_id = probe.namespace
-    labels = {"app": "metrics-probe"}
+def exporter_pod(name, probe_id, image, scrape):
+    """A pod exposing PROBE_METRIC{probe_id=...} 42 on :8080/metrics; scrape=True asks to be scraped."""
     script = ("mkdir -p /www && printf '# TYPE %s counter\\n%s{probe_id=\"%s\"} 42\\n' > /www/metrics && "
               "exec httpd -f -p 8080 -h /www" % (PROBE_METRIC, PROBE_METRIC, probe_id))
-    pod = probe.create({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {
-            "name": "metrics-probe", "labels": labels,
-            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8080",
-                            "prometheus.io/path": "/metrics"}},
-        "spec": {"terminationGracePeriodSeconds": 1, "tolerations": TOLERATE_ALL, "containers": [{
-            "name": "exporter", "image": check.params["probe_image"], "command": ["sh", "-c", script],
-            "ports": [{"name": "metrics", "containerPort": 8080}],
-            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}})
+    return command_pod(name, script, image=image, ports=[{"name": "metrics", "containerPort": 8080}],
+                       labels={"app": name}, annotations=SCRAPE_ANNOTATIONS if scrape else None,
+                       restart_policy="Always")
+
+
+def series(check, probe_id):
+    return query(check, '%s{probe_id="%s"}' % (PROBE_METRIC, probe_id))
+
+
+def probe_metric_collected(check, probe):
+    check.require(check.facts.get("query_api"), "no monitoring query API")
+    probe_id = probe.namespace
+    pod = probe.create(exporter_pod("metrics-probe", probe_id, check.params["probe_image"], scrape=True))
+    # The negative's control pod starts now, beside it: it gets the same time to be (wrongly) discovered.
+    probe.create(exporter_pod("metrics-unannotated", probe_id + "-unannotated", check.params["probe_image"],
+                              scrape=False))
     if check.facts.get("pod_monitor"):
         probe.create({"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {
             "name": "metrics-probe", "labels": dict(check.params["pod_monitor_labels"])},
-            "spec": {"selector": {"matchLabels": labels}, "podMetricsEndpoints": [{"port": "metrics",
-                                                                                   "path": "/metrics"}]}})
+            "spec": {"selector": {"matchLabels": {"app": "metrics-probe"}},
+                     "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics"}]}})
+    started = time.time()
     probe.wait_for(pod, lambda p: (p.get("status") or {}).get("phase") == "Running", "metrics probe pod running")
-    promql = '%s{probe_id="%s"}' % (PROBE_METRIC, probe_id)
-    found = probe.wait_until(lambda: query(check, promql), bool,
-                             "query %s returns the probe's series" % promql, timeout=check.params["scrape_timeout"])
+    found = probe.wait_until(lambda: series(check, probe_id), bool,
+                             "query %s{probe_id=%s} returns the probe's series" % (PROBE_METRIC, probe_id),
+                             timeout=check.params["scrape_timeout"])
     value = (found[0].get("value") or [None, None])[1]
     check.require(value == "42", "series found but value %r, expected 42" % value)
-    check.facts["scraped"] = True
+    check.facts["scraped"] = time.time() - started
     return "probe metric scraped: %s = %s (labels %s)" % (PROBE_METRIC, value, found[0].get("metric"))
 
 
-def absent_metric_not_found(check, probe):
-    check.require(check.facts.get("scraped"), "not meaningful: the probe's own metric was not collected")
-    promql = '%s{probe_id="%s"}' % (ABSENT_METRIC, probe.namespace)
-    with check.evidence.step("query a metric the probe does not expose", "query " + promql) as step:
-        result = query(check, promql)
-        step.response = result
-    check.require(not result, "the query API returned series for a metric nobody exposes: %s" % result[:2])
-    return "%s: no series" % promql
+def unannotated_not_collected(check, probe):
+    # "A metric nobody exposes is absent" holds for any query API; this one can fail: a monitoring system that
+    # scrapes every pod, whether it asked or not, collects the control pod too.
+    took = check.facts.get("scraped")
+    check.require(took is not None, "not meaningful: the annotated workload's metric was not collected")
+    control = probe.namespace + "-unannotated"
+    seconds = max(5, min(60, int(took) + 1))
+    probe.stays(None, lambda result: not result, "no series of the pod without scrape annotations/PodMonitor "
+                "(probe_id=%s) for %ds" % (control, seconds), seconds=seconds, fetch=lambda: series(check, control))
+    return "the pod without scrape annotations or PodMonitor was not collected within %ds (the annotated one took " \
+           "%ds)" % (seconds, took)
 
 
 def main():

@@ -51,19 +51,11 @@ result:
 """
 
 import binascii  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
 
-try:
-    from urllib.error import HTTPError
-except ImportError:  # pragma: no cover
-    HTTPError = None
-
-from ansible.module_utils.urls import open_url  # noqa: E402
-
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError, ClusterError  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints import Endpoint, endpoint  # noqa: E402
 
 OTEL_APIS = ("opentelemetry.io/v1beta1", "opentelemetry.io/v1alpha1")
 ARGUMENT_SPEC = {
@@ -98,48 +90,30 @@ def trace_payload():
 
 
 def post(check, body):
-    """(HTTP status, answer) of a POST to /v1/traces; raise ClusterError when the endpoint cannot be reached."""
-    base = check.facts["otlp_base"]
-    if base.startswith(("http://", "https://")):
-        data = json.dumps(body).encode()
-        try:
-            resp = open_url(base.rstrip("/") + "/v1/traces", data=data, headers={"Content-Type": "application/json"},
-                            timeout=10, use_netrc=False)
-            return resp.status, resp.read().decode("utf-8", "replace")[:300]
-        except HTTPError as exc:
-            return exc.code, exc.read().decode("utf-8", "replace")[:300]
-        except OSError as exc:
-            raise ClusterError("OTLP endpoint %s unreachable: %s" % (base, exc)) from None
-    try:
-        return 200, check.cluster.request("POST", base + "/v1/traces", body=body)
-    except ApiError as exc:
-        if exc.status in (502, 503):  # the proxy could not reach a collector pod
-            raise
-        return exc.status, exc.body or str(exc)
+    """(HTTP status, answer) of a POST to /v1/traces; EndpointError (could not run) when it cannot be reached."""
+    return check.facts["otlp"].post_json(check.cluster, "/v1/traces", body)
 
 
 def collector_found(check):
     if check.params.get("otlp_url"):
-        check.facts["otlp_base"] = check.params["otlp_url"]
+        check.facts["otlp"] = endpoint(url=check.params["otlp_url"])
         return "OTLP URL given: %s" % check.params["otlp_url"]
     collectors = []
     for api in OTEL_APIS:
         if "opentelemetrycollectors" in check.cluster.served_resources(api):
             collectors = check.list("OpenTelemetryCollectors", check.cluster.path(api, "opentelemetrycollectors"))
             break
-    given = check.params.get("otlp_service")
+    given = endpoint(service=check.params.get("otlp_service"), option="otlp_service")
     if given:
-        namespace, _unused, rest = given.partition("/")
-        name, _unused, port = rest.partition(":")
-        check.require(namespace and name and port, "otlp_service must be namespace/name:port, got %r" % given)
-        found = [(namespace, name, port)]
-    else:
-        found = [(s["metadata"]["namespace"], s["metadata"]["name"], otlp_port(s))
-                 for s in check.list("Services (all namespaces)", "/api/v1/services") if otlp_port(s)]
+        check.facts["otlp"] = given
+        return "OTLP/HTTP at %s; OpenTelemetryCollectors: %s" % (
+            given.description, ", ".join(c["metadata"]["name"] for c in collectors) or "none")
+    found = [(s["metadata"]["namespace"], s["metadata"]["name"], otlp_port(s))
+             for s in check.list("Services (all namespaces)", "/api/v1/services") if otlp_port(s)]
     check.require(found, "no Service with an OTLP/HTTP port (4318); OpenTelemetryCollectors: %s" % (
         ", ".join(c["metadata"]["name"] for c in collectors) or "none"))
     namespace, name, port = found[0]
-    check.facts["otlp_base"] = "/api/v1/namespaces/%s/services/%s:%s/proxy" % (namespace, name, port)
+    check.facts["otlp"] = Endpoint.service(namespace, name, port)
     return "OTLP/HTTP at %s/%s:%s; OpenTelemetryCollectors: %s" % (
         namespace, name, port, ", ".join(c["metadata"]["name"] for c in collectors) or "none")
 
@@ -151,9 +125,9 @@ def instrumentation_served(check):
 
 
 def trace_accepted(check, probe):
-    check.require(check.facts.get("otlp_base"), "no OTLP endpoint")
+    check.require(check.facts.get("otlp"), "no OTLP endpoint")
     body = trace_payload()
-    with check.evidence.step("export one span over OTLP/HTTP", "POST %s/v1/traces" % check.facts["otlp_base"],
+    with check.evidence.step("export one span over OTLP/HTTP", "POST %s" % check.facts["otlp"].location("/v1/traces"),
                              request=body) as step:
         status, answer = post(check, body)
         step.response = {"status": status, "body": answer}
@@ -167,7 +141,7 @@ def trace_accepted(check, probe):
 def malformed_rejected(check, probe):
     check.require(check.facts.get("accepted"), "not meaningful: the collector did not accept a valid trace")
     body = {"resourceSpans": "ai-conformance: not an OTLP list"}
-    with check.evidence.step("export a malformed payload", "POST %s/v1/traces" % check.facts["otlp_base"],
+    with check.evidence.step("export a malformed payload", "POST %s" % check.facts["otlp"].location("/v1/traces"),
                              request=body) as step:
         status, answer = post(check, body)
         step.response = {"status": status, "body": answer}

@@ -29,7 +29,7 @@ def test_traffic_evaluation():
     assert ai_inference.evaluate_traffic({"a": 0, "b": 0, "other": 0}, {}, [80, 20])[0] is False
 
 
-def gateway_cluster(address=None, resolve_missing=False):
+def gateway_cluster(address=None, resolve_missing=False, missing_reason="BackendNotFound"):
     fake = Fake()
     add_crds(fake, ai_inference.CRDS)
     fake.add("gateway.networking.k8s.io/v1", "gatewayclasses", {
@@ -48,7 +48,7 @@ def gateway_cluster(address=None, resolve_missing=False):
             obj["status"] = {"parents": [{"parentRef": {"name": "inference"}, "conditions": [
                 {"type": "Accepted", "status": "True"},
                 {"type": "ResolvedRefs", "status": resolved, "reason": "ResolvedRefs" if resolved == "True"
-                 else "BackendNotFound"}]}]}
+                 else missing_reason}]}]}
         elif kind == "Pod":
             obj["status"] = {"phase": "Running"}
     fake.on_get = lambda obj: controller(obj) or obj
@@ -110,6 +110,9 @@ def test_ai_inference_without_data_plane_is_not_passed():
 def test_ai_inference_negative_and_absent():
     result = run(ai_inference, gateway_cluster(resolve_missing=True), gateway_url="http://127.0.0.1:1")
     assert outcome(result, "missing backend") == "failed"
+    # refused for another reason than a missing backend: not the lookup under test
+    result = run(ai_inference, gateway_cluster(missing_reason="InvalidKind"), gateway_url="http://127.0.0.1:1")
+    assert outcome(result, "missing backend") == "failed" and "not BackendNotFound" in detail(result, "missing")
     result = run(ai_inference, Fake())
     assert outcome(result, "CRDs Established") == "failed" and result["status"] == "Not Implemented"
     crds_only = Fake()
@@ -139,6 +142,35 @@ def test_advanced_inference_ingress_absent_api():
     result = run(advanced_inference_ingress, Fake())
     assert outcome(result, "InferencePool API") == "failed" and result["status"] == "Not Implemented"
     assert outcome(result, "inference request") == "skipped"  # opt-in (inference_url): never passed
+
+
+def gaie_cluster(missing_reason="BackendNotFound"):
+    fake = Fake({"inference.networking.k8s.io/v1": [("inferencepools", "InferencePool", True)]})
+    fake.add("gateway.networking.k8s.io/v1", "gatewayclasses", {
+        "metadata": {"name": "eg"}, "status": {"conditions": [{"type": "Accepted", "status": "True"}]}})
+
+    def controller(obj):
+        if obj.get("kind") == "Gateway":
+            obj["status"] = {"conditions": [{"type": "Accepted", "status": "True"}]}
+        elif obj.get("kind") == "HTTPRoute":
+            found = obj["spec"]["rules"][0]["backendRefs"][0]["name"] != "no-such-pool"
+            obj["status"] = {"parents": [{"parentRef": {"name": "inference"}, "conditions": [
+                {"type": "Accepted", "status": "True"},
+                {"type": "ResolvedRefs", "status": "True" if found else "False",
+                 "reason": "ResolvedRefs" if found else missing_reason}]}]}
+    fake.on_get = lambda obj: controller(obj) or obj
+    return fake
+
+
+def test_advanced_inference_ingress_negative_needs_the_pool_lookup():
+    result = run(advanced_inference_ingress, gaie_cluster())
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert outcome(result, "inference request") == "skipped"  # optional, opt-in
+    # a gateway that refuses every InferencePool backend as an unknown kind proves nothing by refusing this one
+    result = run(advanced_inference_ingress, gaie_cluster(missing_reason="InvalidKind"))
+    assert outcome(result, "missing InferencePool") == "failed" and "not BackendNotFound" in detail(
+        result, "missing InferencePool")
+    assert result["status"] == "Partially Implemented"
 
 
 # ---- high_performance_networking / multi_nic ---------------------------------------------------
@@ -275,5 +307,5 @@ def test_ai_inference_falls_back_to_an_in_cluster_client():
 
     fake = gateway_cluster(address="127.0.0.1")  # no log: the client never ran
     result = run(ai_inference, fake, requests=50)
-    assert outcome(result, "traffic splits") == "error" and "in-cluster client left no result" in detail(
+    assert outcome(result, "traffic splits") == "error" and "traffic-client left no 'DONE' line" in detail(
         result, "traffic splits")

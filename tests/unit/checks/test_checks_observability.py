@@ -98,7 +98,7 @@ def test_accelerator_metrics_flags_phantom_accelerators():
 
 
 # ---- ai_service_metrics -------------------------------------------------------------------------
-def prometheus_cluster(scrapes=True):
+def prometheus_cluster(scrapes=True, scrape_all=False):
     fake = Fake()
     fake.add("v1", "services", {"metadata": {"name": "prometheus-k8s"}, "spec": {"ports": [{"name": "web",
                                                                                            "port": 9090}]}},
@@ -109,7 +109,8 @@ def prometheus_cluster(scrapes=True):
         result = []
         if promql == "count(up)":
             result = [{"metric": {}, "value": [0, "12"]}]
-        elif scrapes and promql.startswith(ai_service_metrics.PROBE_METRIC):
+        elif scrapes and promql.startswith(ai_service_metrics.PROBE_METRIC) and (
+                scrape_all or '-unannotated"' not in promql):
             result = [{"metric": {"__name__": ai_service_metrics.PROBE_METRIC}, "value": [0, "42"]}]
         return 200, {"status": "success", "data": {"resultType": "vector", "result": result}}
     fake.route("GET", "/api/v1/namespaces/monitoring/services/prometheus-k8s:9090/proxy/api/v1/query", query)
@@ -125,12 +126,20 @@ def test_ai_service_metrics_discovers_the_probe_workload():
     result = run(ai_service_metrics, prometheus_cluster())
     assert result["status"] == "Implemented" and result["verified"], result["parts"]
     assert outcome(result, "PodMonitor") == "failed"  # not served here: optional, informational
+    assert "was not collected" in [p["detail"] for p in result["parts"]][-1]
+
+
+def test_ai_service_metrics_negative_fails_when_every_pod_is_scraped():
+    # the negative can fail: a monitoring system that collects pods which never asked for it
+    result = run(ai_service_metrics, prometheus_cluster(scrape_all=True))
+    assert outcome(result, "discovered and scraped") == "passed"
+    assert outcome(result, "not collected") == "failed" and result["status"] == "Partially Implemented"
 
 
 def test_ai_service_metrics_not_scraped_and_absent():
     result = run(ai_service_metrics, prometheus_cluster(scrapes=False), scrape_timeout=1)
     assert outcome(result, "discovered and scraped") == "failed"
-    assert outcome(result, "does not expose") == "failed"  # a negative without a working positive proves nothing
+    assert outcome(result, "not collected") == "failed"  # a negative without a working positive proves nothing
     assert result["status"] == "Not Implemented"  # a query API that answers is not collection: nothing observed
     result = run(ai_service_metrics, Fake())
     assert result["status"] == "Not Implemented" and outcome(result, "query API answers") == "failed"
