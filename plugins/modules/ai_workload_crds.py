@@ -15,7 +15,8 @@ description:
   - Positive - a JobSet with one replicated job of I(replicas) replicas is reconciled - its controller creates one
     child Job per replica.
   - Negative - an invalid JobSet (a success policy naming a replicated job that does not exist) is rejected by the
-    JobSet admission webhook (server-side dry run).
+    JobSet admission webhook (server-side dry run); a refusal by anything else (schema, CEL, a webhook that
+    cannot be called) fails the case, since it holds without the JobSet operator.
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
@@ -47,6 +48,7 @@ result:
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import TOLERATE_ALL, denied_by_webhook  # noqa: E402
 
 JOBSET = "jobset.x-k8s.io/v1alpha2"
 JOBSET_CRD = "jobsets.jobset.x-k8s.io"
@@ -73,7 +75,7 @@ def crds(check, names):
 
 
 def jobset(name, replicas, success_target=None):
-    pod = {"restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "tolerations": [{"operator": "Exists"}],
+    pod = {"restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "tolerations": TOLERATE_ALL,
            "containers": [{"name": "worker", "image": "registry.k8s.io/pause:3.10",
                            "resources": {"requests": {"cpu": "1m", "memory": "4Mi"}}}]}
     spec = {"replicatedJobs": [{"name": "workers", "replicas": replicas, "template": {"spec": {
@@ -105,7 +107,10 @@ def invalid_jobset_rejected(check, probe):
     message = error.server_message or str(error)
     if "failed calling webhook" in message:  # refused because the webhook is down, not because it validated
         check.fail("the JobSet webhook could not be called (the cluster's webhook is broken): %s" % message[:300])
-    return "rejected (%s): %s" % (error.status, (error.server_message or str(error))[:200])
+    # Refused by the CRD's schema or CEL rules is refused without the operator: only its webhook's verdict counts
+    check.require(denied_by_webhook(error), "rejected, but not by the JobSet admission webhook (HTTP %s): %s"
+                  % (error.status, message[:300]))
+    return "rejected by the webhook (%s): %s" % (error.status, message[:200])
 
 
 def main():

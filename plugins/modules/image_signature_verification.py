@@ -16,7 +16,10 @@ description:
   - Negative - a pod with an unsigned image (I(unsigned_image)) is rejected at admission (server-side dry run, in a
     namespace opted in to enforcement).
   - Positive - a pod with a signed image the policy trusts (I(signed_image)) is admitted (server-side dry run).
-    Without I(signed_image) this part cannot be chosen for you and reports that it was not run.
+    Without I(signed_image) this part cannot be chosen for you and reports that it was not run, so the check is
+    at most Partially Implemented - a policy that refuses every image also refuses the unsigned one.
+  - The refusal must come from a signature verdict (its message names a signature, verification, cosign,
+    notation, attestation or sigstore); another policy's or quota's refusal fails the negative case.
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
@@ -67,7 +70,8 @@ ENGINES = (
     ("policies.kyverno.io/v1alpha1", "imagevalidatingpolicies", "Kyverno ImageValidatingPolicy", None),
     ("config.ratify.deislabs.io/v1beta1", "verifiers", "Ratify verifier", None),
 )
-SIGNATURE_WORDS = ("signature", "signed", "verif", "cosign", "notation", "attest", "policy", "sigstore")
+# What a refusal must mention to be a signature verdict; "policy" alone is not one (any admission policy says it).
+SIGNATURE_WORDS = ("signature", "signed", "verif", "cosign", "notation", "attest", "sigstore")
 ARGUMENT_SPEC = {
     "unsigned_image": {"type": "str", "default": "docker.io/library/busybox:1.36"},
     "signed_image": {"type": "str"},

@@ -50,6 +50,7 @@ result:
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    denied_by_webhook,
     has_condition,
     pod_manifest,
     selector_matches,
@@ -117,8 +118,8 @@ def expect_webhook_rejection(check, probe, obj, what):
     created, error = probe.try_create(obj, title="create invalid %s (%s)" % (obj["kind"], what), dry_run=True)
     check.require(created is None, "the API server accepted an invalid %s: %s" % (obj["kind"], what))
     message = error.server_message
-    check.require('admission webhook "' in message and "denied the request" in message,
-                  "rejected, but not by an admission webhook (HTTP %s): %s" % (error.status, message[:300]))
+    check.require(denied_by_webhook(error), "rejected, but not by an admission webhook (HTTP %s): %s"
+                  % (error.status, message[:300]))
     return "rejected by the webhook (HTTP %s): %s" % (error.status, message[:300])
 
 

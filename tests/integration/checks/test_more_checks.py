@@ -196,10 +196,10 @@ def test_ai_workload_crds_jobset_reconciled_and_webhook_rejects(lab_kubeconfig):
 def test_workload_identity_tokens_are_audience_bound(lab_kubeconfig):
     result = run(workload_identity, lab_kubeconfig)
     assert part(result, "SPIFFE")["outcome"] == "failed"  # the lab has no SPIRE
-    assert part(result, "accepted for its audience")["outcome"] == "passed", result["parts"]
-    assert part(result, "another audience")["outcome"] == "passed"
-    assert part(result, "deleted")["outcome"] == "passed"
-    assert result["status"] == "Partially Implemented"
+    # the API server issues audience-bound tokens on any cluster: without a SPIFFE provider they prove nothing
+    assert part(result, "accepted for its audience")["outcome"] == "failed", result["parts"]
+    assert "not meaningful without a SPIFFE provider" in part(result, "accepted for its audience")["detail"]
+    assert result["status"] == "Not Implemented"
     assert "eyJ" not in json.dumps(result["evidence"])  # no token (JWT) in the evidence
 
 

@@ -209,6 +209,10 @@ def test_image_signature_verdicts():
     assert outcome(result, "signed, trusted") == "skipped" and result["status"] == "Partially Implemented"
     result = run(image_signature_verification, signing_cluster(message="exceeded quota: pods"))
     assert outcome(result, "unsigned image is rejected") == "failed"  # refused, but not for its signature
+    other_policy = 'admission webhook "validate.kyverno.svc-fail" denied the request: policy require-labels: ' \
+                   'label app is required'
+    result = run(image_signature_verification, signing_cluster(message=other_policy))
+    assert outcome(result, "unsigned image is rejected") == "failed"  # another policy's refusal proves nothing
     assert run(image_signature_verification, Fake())["status"] == "Not Implemented"
 
 
@@ -243,8 +247,10 @@ def test_workload_identity_verdicts():
     assert "<redacted>" in str(result["evidence"]) and "tok-" not in str(result["evidence"])
     result = run(workload_identity, identity_cluster(audience_bound=False))
     assert outcome(result, "another audience") == "failed"
+    # the API server's own tokens are no SPIFFE identity: without a provider nothing was shown (was: Partially)
     result = run(workload_identity, identity_cluster(spire=False))
-    assert outcome(result, "SPIFFE") == "failed" and result["status"] == "Partially Implemented"
+    assert outcome(result, "SPIFFE") == "failed" and outcome(result, "accepted for its audience") == "failed"
+    assert result["status"] == "Not Implemented"
 
 
 # ---- csi_storage / ai_workload_crds / topology_aware_scheduling ---------------------------------
@@ -291,6 +297,11 @@ def test_ai_workload_crds_verdicts():
     assert "could not be called" in detail(result, "rejected")
     result = run(ai_workload_crds, jobset_cluster((201, {"metadata": {"name": "invalid"}})))
     assert outcome(result, "rejected") == "failed"
+    schema = (422, {"kind": "Status", "message": "JobSet.jobset.x-k8s.io \"invalid\" is invalid: spec.successPolicy: "
+                                                 "Invalid value"})
+    result = run(ai_workload_crds, jobset_cluster(schema))  # the CRD's own validation refuses without the operator
+    assert outcome(result, "rejected") == "failed" and "not by the JobSet admission webhook" in detail(
+        result, "rejected")
 
 
 def test_topology_helpers_and_static_parts():
