@@ -17,13 +17,19 @@ description:
     write a report; RV(plan) always holds a usable checklist version (a fallback when none could be chosen)."
   - "With O(mode=write): write the report of a run to O(report_dir)/v<minor>/<platform>/ (the layout of a
     cncf/k8s-ai-conformance submission): C(PRODUCT.yaml) in the official format, C(evidence/<check>.md) per check,
-    C(junit.xml), C(results.json), C(report.html) and C(whitepaper.md). Checks without a result are recorded as not
+    C(junit.xml), C(report.json), C(report.html) and C(whitepaper.md). Checks without a result are recorded as not
     verified (never as passed). Secrets (tokens, keys, certificates, passwords) are redacted from everything
     written; the kubeconfig is never written."
   - PRODUCT.yaml descriptions are short texts of our own unless O(template) points at an official checklist
     template, in which case the results are merged into it, keeping its descriptions.
-  - The written PRODUCT.yaml is validated offline (see M(k8s_ai.conformance.conformance_validate)); the findings are
-    returned in RV(validation).
+  - "The artifacts follow the rules of cncf/k8s-ai-conformance C(scripts/validate.go): C(junit.xml) has one
+    testcase per requirement, named as validate.go looks tests up (C(TestSecureAcceleratorAccess),
+    C(TestGangScheduling), C(TestAcceleratorClusterAutoscaling), else C(Test) + the id in CamelCase); an Implemented
+    requirement links C(file://junit.xml#<Test>) beside its evidence file and its testcase passes; a requirement
+    that is not Implemented never links a passing test. The rich JSON is C(report.json), not C(results.json) (a
+    name validate.go parses as C(go test -json))."
+  - The written PRODUCT.yaml is validated with validate.go's rules, offline (see
+    M(k8s_ai.conformance.conformance_validate)); the findings are returned in RV(validation).
 version_added: 0.1.0
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
 options:
@@ -119,9 +125,17 @@ options:
     type: bool
     default: false
   run:
-    description: With O(mode=write), free-form facts about the run (run id, durations) kept in C(results.json).
+    description: With O(mode=write), free-form facts about the run (run id, durations) kept in C(report.json).
     type: dict
     default: {}
+  na_rule:
+    description:
+      - "With O(mode=write), the rule for N/A on a MUST used to validate the written PRODUCT.yaml - V(upstream)
+        (validate.go on main today - rejected) or V(pending) (cncf/k8s-ai-conformance PR #146 - C(cluster_autoscaling)
+        may be N/A with notes). The report says which rule applied."
+    type: str
+    choices: [upstream, pending]
+    default: upstream
   previous_report:
     description:
       - A previous report to compare with (drift) - its JSON file, its folder (C(<dir>/v<minor>/<platform>)), or the
@@ -247,7 +261,7 @@ must_failures:
   type: list
   elements: str
 must_na:
-  description: MUST requirement ids answered N/A (today's upstream validator rejects them).
+  description: MUST requirement ids answered N/A (validate.go on main today rejects them; see O(na_rule)).
   returned: mode is write
   type: list
   elements: str
@@ -256,7 +270,8 @@ counts:
   returned: mode is write
   type: dict
 validation:
-  description: Offline validation of the written PRODUCT.yaml (valid, errors, warnings, info).
+  description: Validation of the written PRODUCT.yaml with validate.go's rules (valid, errors, warnings, info,
+    not_checked, na_rule, rule) - see M(k8s_ai.conformance.conformance_validate).
   returned: mode is write
   type: dict
 lines:
@@ -524,7 +539,8 @@ def write(module):
         rep = report.build_report(
             version, platform, results, template_path=template, metadata=metadata, expected_checks=expected,
             missing=params["missing"], errors=errors, warnings=warnings, server_version=params.get("server_version"),
-            include_whitepaper=params["include_whitepaper"], check_mode=params["check_mode_run"], run=params["run"])
+            include_whitepaper=params["include_whitepaper"], check_mode=params["check_mode_run"], run=params["run"],
+            na_rule=params["na_rule"])
         changes = compare_previous(params, rep)
         out = rep.write(os.path.abspath(params["report_dir"]))
     except (OSError, ValueError) as exc:
@@ -588,6 +604,7 @@ def main():
             "warnings": {"type": "list", "elements": "str", "default": []},
             "check_mode_run": {"type": "bool", "default": False},
             "run": {"type": "dict", "default": {}},
+            "na_rule": {"type": "str", "choices": ["upstream", "pending"], "default": "upstream"},
             "previous_report": {"type": "path"},
             "cluster": {"type": "str"},
             "metrics_file": {"type": "path"},

@@ -70,3 +70,38 @@ def test_write_unknown_version_falls_back_and_says_so(tmp_path):
     assert out["report_path"].endswith(os.path.join("v1.36", "lab"))
     with open(os.path.join(out["report_path"], "report.json")) as handle:
         assert any("1.20" in e for e in json.load(handle)["errors"])
+
+
+def test_validate_module_lines_and_rules(tmp_path):
+    out = run_module("conformance_report", {"mode": "write", "checklist_version": "1.37", "platform": "lab",
+                                            "metadata": dict(GOOD_METADATA, k8sConformanceUrl=GOOD_METADATA[
+                                                "k8sConformanceUrl"].replace("v1.35", "v1.37")),
+                                            "results": [make_result("cluster_autoscaling", "N/A", notes="bare metal")],
+                                            "report_dir": str(tmp_path / "r"), "na_rule": "pending"}, tmp_path)
+    assert out["validation"]["na_rule"] == "pending"
+    product = os.path.join(out["report_path"], "PRODUCT.yaml")
+    val = run_module("conformance_validate", {"path": [product], "fail_on_error": False, "na_rule": "pending"},
+                     tmp_path)
+    assert val["results"][0]["na_rule"] == "pending" and "PR #146" in val["results"][0]["rule"]
+    assert val["lines"][0].startswith(product + ": INVALID") and all("\n" not in line for line in val["lines"])
+    assert not any("cluster_autoscaling' is MUST level but status is 'N/A'" in e for e in val["results"][0]["errors"])
+    upstream = run_module("conformance_validate", {"path": [product], "fail_on_error": False}, tmp_path)
+    assert any("cluster_autoscaling' is MUST level but status is 'N/A'" in e for e in upstream["results"][0]["errors"])
+
+
+def test_validate_module_on_bad_input_gives_lines_not_tracebacks(tmp_path):
+    inputs = {"empty": b"", "not-yaml": b"metadata: [\n", "list": b"- a\n", "scalar": b"42\n",
+              "not-utf8": b"metadata:\n  vendorName: \xff\xfe\n", "types": b"metadata: {a: 1, a: 2}\nspec: x\n"}
+    paths = []
+    for name, data in inputs.items():
+        folder = tmp_path / "v1.35" / name
+        folder.mkdir(parents=True)
+        (folder / "PRODUCT.yaml").write_bytes(data)
+        paths.append(str(folder / "PRODUCT.yaml"))
+    paths.append(str(tmp_path / "nowhere" / "PRODUCT.yaml"))
+    out = run_module("conformance_validate", {"path": paths}, tmp_path)
+    assert out["failed"] and not out["valid"] and len(out["results"]) == len(paths)
+    for result in out["results"]:
+        assert result["errors"], result
+    assert all(line.split(": ")[0] in paths for line in out["lines"])
+    assert "problem(s)" in out["msg"] and "\n" not in out["msg"]
