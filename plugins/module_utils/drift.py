@@ -26,8 +26,9 @@ import json
 import os
 
 TOOL = "k8s_ai.conformance"
-# File names of the report's JSON in a report folder, the current name first (report.py writes it).
-REPORT_JSON_NAMES = ("results.json",)
+# File names of the report's JSON in a report folder, the current name first (report.py writes it; reports
+# written before it was renamed - results.json is go test -json for the upstream validator - hold results.json).
+REPORT_JSON_NAMES = ("report.json", "results.json")
 RANK = {"Implemented": 3, "Partially Implemented": 2, "Not Implemented": 1}
 KINDS = ("regressions", "improvements", "changes", "added", "removed")
 LISTS = (("requirements", "checklist"), ("whitepaper", "whitepaper"))

@@ -94,7 +94,7 @@ def test_load_report_under_a_fleet_root(tmp_path):
 def test_newest_report_under_a_root_is_the_baseline(tmp_path):
     old = write_report(tmp_path / "r", BASE, version="1.34")
     new = write_report(tmp_path / "r", BASE, version="1.35")
-    os.utime(os.path.join(old, "results.json"), (1, 1))
+    os.utime(os.path.join(old, drift.REPORT_JSON_NAMES[0]), (1, 1))
     assert drift.find_report_json(str(tmp_path / "r")).startswith(new)
 
 
@@ -161,7 +161,7 @@ def test_module_writes_drift_into_json_and_html(tmp_path):
     assert out["drift"]["must_regressions"] == ["gang_scheduling"]
     assert [e["id"] for e in out["drift"]["improvements"]] == ["pod_autoscaling"]
     assert out["drift_lines"][0].startswith("drift since ")
-    with open(os.path.join(out["report_path"], "results.json")) as handle:
+    with open(os.path.join(out["report_path"], "report.json")) as handle:
         data = json.load(handle)
     assert data["drift"]["regressions"][0]["id"] == "gang_scheduling"
     with open(os.path.join(out["report_path"], "report.html")) as handle:
@@ -173,7 +173,7 @@ def test_module_writes_drift_into_json_and_html(tmp_path):
 def test_module_without_baseline_warns_and_writes(tmp_path):
     out = run_module("conformance_report", write_args(tmp_path, BASE, previous=str(tmp_path / "none")), tmp_path)
     assert not out.get("failed") and out["drift"]["status"] == "no baseline"
-    with open(os.path.join(out["report_path"], "results.json")) as handle:
+    with open(os.path.join(out["report_path"], "report.json")) as handle:
         data = json.load(handle)
     assert any("previous_report" in w and "does not exist" in w for w in data["warnings"])
 
@@ -194,5 +194,5 @@ def test_plan_names_a_bad_previous_report(tmp_path):
 
 def test_cluster_name_is_kept_in_the_run(tmp_path):
     out = run_module("conformance_report", write_args(tmp_path, BASE, cluster="gpu-east"), tmp_path)
-    with open(os.path.join(out["report_path"], "results.json")) as handle:
+    with open(os.path.join(out["report_path"], "report.json")) as handle:
         assert json.load(handle)["run"]["cluster"] == "gpu-east"
