@@ -68,7 +68,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators im
     pick_device_class,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import pod_manifest  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import claim_manifest, pod_manifest  # noqa: E402
 
 KARPENTER_CRDS = ["nodepools.karpenter.sh", "nodeclaims.karpenter.sh"]
 SCALE_UP_REASONS = ("TriggeredScaleUp", "Nominated")
@@ -117,9 +117,7 @@ def accelerator_pod(check, probe, name, whole_nodes=1):
         device_class, driver = pick_device_class(check.accelerators)
         check.require(device_class, "no accelerator found (no device-plugin resource, no DRA DeviceClass)")
         count = whole_nodes * check.accelerators["drivers"][driver]["max_per_node"]
-        probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": name},
-                      "spec": {"devices": {"requests": [{"name": "accel", "exactly": {
-                          "deviceClassName": device_class, "allocationMode": "ExactCount", "count": count}}]}}})
+        probe.create(claim_manifest(name, device_class, count=count))
         pod = pod_manifest(name, claims={"accel": {"resourceClaimName": name}})
         asked = "%d devices of DeviceClass %s" % (count, device_class)
     pod["spec"]["nodeSelector"] = selector

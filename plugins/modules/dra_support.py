@@ -57,6 +57,8 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import ru
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     CLAIMS_REFUSED,
     claim_allocation,
+    claim_manifest,
+    claim_template_manifest,
     condition,
     pod_manifest,
     pod_scheduled,
@@ -97,17 +99,9 @@ def dra_usable(check):
         DRA, ", ".join(DRA_KINDS), name, driver, info["devices"], len(info["nodes"]), info["max_per_node"])
 
 
-def claim(name, device_class, count=None):
-    exactly = {"deviceClassName": device_class}
-    if count:
-        exactly.update(allocationMode="ExactCount", count=count)
-    return {"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": name},
-            "spec": {"devices": {"requests": [{"name": "accel", "exactly": exactly}]}}}
-
-
 def claim_allocated(check, probe):
     check.require(check.facts.get("device_class"), "no usable DeviceClass was found by the static part")
-    rc = probe.create(claim("one-device", check.facts["device_class"]))
+    rc = probe.create(claim_manifest("one-device", check.facts["device_class"]))
     pod = probe.create(pod_manifest("with-claim", claims={"accel": {"resourceClaimName": "one-device"}}))
     pod = probe.wait_for(pod, pod_scheduled, "pod with-claim scheduled")
     rc = probe.wait_for(rc, claim_allocation, "claim one-device allocated")
@@ -118,7 +112,7 @@ def claim_allocated(check, probe):
 def oversized_claim_refused(check, probe):
     check.require(check.facts.get("device_class"), "no usable DeviceClass was found by the static part")
     too_many = check.facts["max_per_node"] + 1
-    rc = probe.create(claim("too-many", check.facts["device_class"], count=too_many))
+    rc = probe.create(claim_manifest("too-many", check.facts["device_class"], count=too_many))
     pod = probe.create(pod_manifest("too-many", claims={"accel": {"resourceClaimName": "too-many"}}))
     # Unschedulable BECAUSE of its claim (the scheduler's DRA plugin), not for a reason that holds without DRA
     pod = probe.wait_for(pod, lambda p: pod_unschedulable(p, because=CLAIMS_REFUSED),
@@ -131,8 +125,7 @@ def oversized_claim_refused(check, probe):
 
 def template_allocated(check, probe):
     check.require(check.facts.get("device_class"), "no usable DeviceClass was found by the static part")
-    template = {"apiVersion": DRA, "kind": "ResourceClaimTemplate", "metadata": {"name": "one-device"},
-                "spec": {"spec": claim("x", check.facts["device_class"])["spec"]}}
+    template = claim_template_manifest("one-device", check.facts["device_class"])
     probe.also_clean(DRA, "ResourceClaim")  # the claim generated from the template
     probe.create(template)
     pod = probe.create(pod_manifest("with-template", claims={"accel": {"resourceClaimTemplateName": "one-device"}}))

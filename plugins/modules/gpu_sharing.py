@@ -53,6 +53,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators im
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     claim_allocation,
+    claim_manifest,
     pod_manifest,
     pod_scheduled,
 )
@@ -104,8 +105,7 @@ def sharing_exposed(check):
 def shared_claim(check, probe):
     if not check.facts.get("device_class"):
         return plugin_sharing(check, probe)
-    rc = probe.create({"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": "shared"}, "spec": {
-        "devices": {"requests": [{"name": "accel", "exactly": {"deviceClassName": check.facts["device_class"]}}]}}})
+    rc = probe.create(claim_manifest("shared", check.facts["device_class"]))
     pods = [probe.create(pod_manifest(name, claims={"accel": {"resourceClaimName": "shared"}}))
             for name in ("sharer-a", "sharer-b")]
     nodes = {probe.wait_for(p, pod_scheduled, "pod %s scheduled" % p["metadata"]["name"])["spec"]["nodeName"]
@@ -135,9 +135,7 @@ def partition_claim(check, probe):
     # The driver test first: && short-circuits, so other drivers' devices never hit a missing attribute.
     selector = "device.driver == %s && device.attributes[%s].type == %s" % (
         json.dumps(driver), json.dumps(driver), json.dumps(value))
-    rc = probe.create({"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": "partition"}, "spec": {
-        "devices": {"requests": [{"name": "part", "exactly": {"deviceClassName": classes[0],
-                                                              "selectors": [{"cel": {"expression": selector}}]}}]}}})
+    rc = probe.create(claim_manifest("partition", classes[0], selectors=[selector], request="part"))
     probe.create(pod_manifest("partition", claims={"part": {"resourceClaimName": "partition"}}))
     rc = probe.wait_for(rc, claim_allocation, "claim partition (%s) allocated" % selector)
     return "claim for %s (DeviceClass %s) allocated %s" % (selector, classes[0], claim_allocation(rc)[0]["device"])

@@ -53,6 +53,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import ru
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     CLAIMS_REFUSED,
     claim_allocation,
+    claim_manifest,
     pod_manifest,
     pod_scheduled,
     pod_unschedulable,
@@ -128,11 +129,8 @@ def dra_characteristics(check):
 
 
 def claim_and_pod(check, probe, name, selector=None, count=1):
-    request = {"name": "nic", "exactly": {"deviceClassName": check.facts["device_class"], "count": count}}
-    if selector:
-        request["exactly"]["selectors"] = [{"cel": {"expression": selector}}]
-    claim = probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": name},
-                          "spec": {"devices": {"requests": [request]}}})
+    claim = probe.create(claim_manifest(name, check.facts["device_class"], count=count,
+                                        selectors=[selector] if selector else None, request="nic"))
     pod = probe.create(pod_manifest(name, claims={"nic": {"resourceClaimName": name}}))
     return claim, pod
 

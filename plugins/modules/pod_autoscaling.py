@@ -53,6 +53,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators im
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    claim_template_manifest,
     condition,
     has_condition,
     pod_manifest,
@@ -108,9 +109,7 @@ def deployment(check, probe, name):
     claims = None
     device_class, _unused = pick_device_class(check.dra_devices)
     if device_class:
-        probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
-                      "metadata": {"name": name}, "spec": {"spec": {"devices": {"requests": [
-                          {"name": "accel", "exactly": {"deviceClassName": device_class}}]}}}})
+        probe.create(claim_template_manifest(name, device_class))
         claims = {"accel": {"resourceClaimTemplateName": name}}
     pod = pod_manifest("x", labels={"app": name}, claims=claims)
     pod["spec"]["restartPolicy"] = "Always"

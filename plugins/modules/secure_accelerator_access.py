@@ -46,6 +46,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import ru
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     CLAIMS_REFUSED,
     claim_allocation,
+    claim_manifest,
     pod_manifest,
     pod_scheduled,
     pod_unschedulable,
@@ -99,14 +100,8 @@ def pinned(pod, node):
     return pod
 
 
-def claim(name, device_class, count=1):
-    return {"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": name}, "spec": {"devices": {"requests": [
-        {"name": "accel", "exactly": {"deviceClassName": device_class, "allocationMode": "ExactCount",
-                                      "count": count}}]}}}
-
-
 def claimed_pod(probe, name, node, device_class, count=1):
-    rc = probe.create(claim(name, device_class, count))
+    rc = probe.create(claim_manifest(name, device_class, count=count))
     pod = probe.create(pinned(pod_manifest(name, claims={"accel": {"resourceClaimName": name}}), node))
     return rc, pod
 

@@ -17,7 +17,8 @@ description:
   - Positive - with a throw-away Topology (level I(level)), ResourceFlavor, ClusterQueue and LocalQueue, a Job of
     two pods that requires one domain of that level is admitted and both pods land in the same domain.
   - Negative - a Job of two pods that cannot fit together in any single domain (each asks for 60% of the
-    largest node's CPU) is not admitted, although the queue's quota would allow it.
+    largest node's CPU) is not admitted, although the queue's quota would allow it - Kueue evaluates its Workload
+    and refuses it (C(QuotaReserved=False)), and it stays unadmitted; a Workload nobody evaluates fails the case.
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
@@ -54,13 +55,17 @@ result:
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import LABEL_PROBE, has_condition  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    LABEL_PROBE,
+    TOLERATE_ALL,
+    condition,
+    has_condition,
+)
 
 KUEUE_VERSIONS = ("kueue.x-k8s.io/v1beta2", "kueue.x-k8s.io/v1beta1", "kueue.x-k8s.io/v1alpha1")
 TOPOLOGY_LABEL_HINTS = ("topology.kubernetes.io/", "topology.", "rack", "block", "network-node-layer",
                         "gpu.clique", "superpod", "spine", "leaf")
 REQUIRED_TOPOLOGY = "kueue.x-k8s.io/podset-required-topology"
-TOLERATE_ALL = [{"operator": "Exists"}]  # probe pods may land on tainted accelerator nodes
 ARGUMENT_SPEC = {
     "level": {"type": "str", "default": "kubernetes.io/hostname"},
     "node_labels": {"type": "dict", "default": {"kubernetes.io/os": "linux"}},
@@ -203,12 +208,13 @@ def too_wide_job_refused(check, probe):
     largest = max(cpu_millis((n.get("status") or {}).get("allocatable", {}).get("cpu", "0")) for n in selected)
     cpu = "%dm" % (largest * 6 // 10)
     job = probe.create(tas_job("too-wide", queue, check.params["level"], cpu))
-    wl = probe.wait_until(lambda: workload_of(check, probe, job), lambda w: w is not None, "Workload created")
+    # Kueue's own verdict (QuotaReserved=False) first: a Workload nobody evaluates also "stays unadmitted"
+    wl = probe.wait_until(lambda: workload_of(check, probe, job), lambda w: has_condition(w, "QuotaReserved", "False"),
+                          "Workload of too-wide evaluated and refused (QuotaReserved=False)")
     wl = probe.stays(wl, lambda w: not admitted(w), "Workload stays unadmitted", seconds=8,
                      fetch=lambda: workload_of(check, probe, job))
-    reason = [c.get("message", "") for c in (wl.get("status") or {}).get("conditions") or []
-              if c.get("type") == "QuotaReserved"]
-    return "2 pods x %s CPU (largest node %dm) not admitted: %s" % (cpu, largest, (reason or ["pending"])[0][:200])
+    refused = condition(wl, "QuotaReserved") or {}
+    return "2 pods x %s CPU (largest node %dm) not admitted: %s" % (cpu, largest, (refused.get("message") or "")[:200])
 
 
 def main():

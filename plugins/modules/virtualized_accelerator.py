@@ -49,6 +49,7 @@ import re  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     claim_allocation,
+    claim_manifest,
     pod_manifest,
     pod_scheduled,
 )
@@ -101,9 +102,8 @@ def virtual_claim(check, probe):
     domain, _unused, name = attr.rpartition("/")  # qualified attribute names keep their own domain
     expression = 'device.driver == %s && device.attributes[%s].%s == %s' % (
         json.dumps(driver), json.dumps(domain or driver), name, json.dumps(value))
-    rc = probe.create({"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": "virtual"}, "spec": {
-        "devices": {"requests": [{"name": "vgpu", "exactly": {"deviceClassName": device_class_for(check, driver),
-                                                              "selectors": [{"cel": {"expression": expression}}]}}]}}})
+    rc = probe.create(claim_manifest("virtual", device_class_for(check, driver), selectors=[expression],
+                                     request="vgpu"))
     pod = probe.create(pod_manifest("virtual", claims={"vgpu": {"resourceClaimName": "virtual"}}))
     probe.wait_for(pod, pod_scheduled, "pod virtual scheduled")
     rc = probe.wait_for(rc, claim_allocation, "claim virtual (%s) allocated" % expression)

@@ -322,7 +322,7 @@ def test_topology_helpers_and_static_parts():
     assert run(topology_aware_scheduling, fake)["status"] == "Not Implemented"  # labels without Kueue TAS
 
 
-def kueue_cluster(spread=False, admit_too_wide=False):
+def kueue_cluster(spread=False, admit_too_wide=False, evaluates=True):
     """A fake Kueue: ClusterQueues become Active; a Job gets a Workload, admitted (with its pods placed) when TAS
     finds one domain - 'packed' does, 'too-wide' does not (unless admit_too_wide)."""
     fake = Fake()
@@ -340,7 +340,7 @@ def kueue_cluster(spread=False, admit_too_wide=False):
             "type": "QuotaReserved", "status": "False", "message": refused}
         fake.add("kueue.x-k8s.io/v1beta2", "workloads", {"metadata": {
             "name": "job-" + name, "ownerReferences": [{"kind": "Job", "uid": job["metadata"]["uid"]}]},
-            "status": {"conditions": [condition]}}, namespace=ns)
+            "status": {"conditions": [condition] if (admit or evaluates) else []}}, namespace=ns)
         if admit:
             for i in range(2):
                 fake.add("v1", "pods", {"metadata": {"name": "%s-%d" % (name, i), "labels": {
@@ -367,6 +367,9 @@ def test_topology_aware_scheduling_behaviour():
     assert outcome(result, "all pods in one domain") == "failed" and "spread over 2" in detail(result, "one domain")
     result = run(topology_aware_scheduling, kueue_cluster(admit_too_wide=True))
     assert outcome(result, "fits no single domain") == "failed"
+    # a Workload that nobody evaluates also stays unadmitted: only Kueue's refusal counts
+    result = run(topology_aware_scheduling, kueue_cluster(evaluates=False))
+    assert outcome(result, "fits no single domain") == "failed" and result["status"] == "Partially Implemented"
 
 
 def test_runtime_configuration_cdi_or_vendor_handler():
