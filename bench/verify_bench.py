@@ -57,7 +57,7 @@ def tree_rss_kb(root_pid):
 def verifier_figures(report_dir):
     """The verifier's own API requests (each check counts its client's) and the slowest checks."""
     import glob
-    paths = glob.glob(os.path.join(report_dir, "v*", "*", "results.json"))
+    paths = glob.glob(os.path.join(report_dir, "v*", "*", "report.json"))
     if not paths:
         return None, []
     with open(paths[0]) as f:

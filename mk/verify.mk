@@ -1,10 +1,12 @@
 # Verify the cluster and write the report (roles/verify, playbooks/verify.yml, playbooks/validate.yml).
 #   make demo                 lab -> site.yml (when present) -> verify.yml on the lab -> where the report is
 #   make verify               verify.yml against the running lab (VERIFY_ARGS for extra ansible-playbook args)
-#   make validate             validate every PRODUCT.yaml under $(REPORT_DIR) offline (PRODUCT=path for one file)
+#   make validate             validate every PRODUCT.yaml under $(REPORT_DIR) with validate.go's rules, offline
+#                             (PRODUCT=path for one file; VALIDATE_ARGS="--na-rule pending", "--online", "--strict")
 #   make unit-report          unit tests of the catalog, report writers and validator only
 #   make integration-verify   integration tests of the verify role against the running lab
 REPORT_DIR ?= $(ROOT)/ai-conformance-report
+VALIDATE_ARGS ?=
 LAB_INVENTORY ?= $(ROOT)/.lab/inventory
 LAB_KUBECONFIG ?= $(ROOT)/.lab/kubeconfig
 VERIFY_ARGS ?=
@@ -29,7 +31,7 @@ demo: deps
 	  -e verify_kubeconfig=$(LAB_KUBECONFIG) -e verify_report_dir=$(REPORT_DIR) -e @$(VERIFY_METADATA) \
 	  -e verify_fail_on_must=false $(VERIFY_ARGS) || status=$$?; \
 	echo; echo "== report:"; ls -d $(REPORT_DIR)/v*/* 2>/dev/null | sed 's|$$|/report.html|'; \
-	echo "   (PRODUCT.yaml, evidence/, junit.xml, results.json, whitepaper.md beside it)"; exit $$status
+	echo "   (PRODUCT.yaml, evidence/, junit.xml, report.json, whitepaper.md beside it)"; exit $$status
 
 verify: deps
 	$(VENV)/bin/ansible-playbook $(VERIFY_INVENTORY) playbooks/verify.yml \
@@ -38,7 +40,7 @@ verify: deps
 validate: venv
 	@if [ -n "$(PRODUCT)" ]; then set -- "$(PRODUCT)"; else set -- $$(find $(REPORT_DIR) -name PRODUCT.yaml 2>/dev/null); fi; \
 	if [ $$# -eq 0 ]; then echo "no PRODUCT.yaml under $(REPORT_DIR) (make demo, or PRODUCT=path)"; exit 1; fi; \
-	PYTHONPATH=$(ROOT)/.collections $(PY) -m ansible_collections.k8s_ai.conformance.plugins.module_utils.validate "$$@"
+	PYTHONPATH=$(ROOT)/.collections $(PY) -m ansible_collections.k8s_ai.conformance.plugins.module_utils.validate $(VALIDATE_ARGS) "$$@"
 
 unit-report: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit/report

@@ -68,7 +68,7 @@ def test_full_run_succeeds_and_writes_the_report(full_run):
     path, data = full_run["path"], full_run["data"]
     assert re.search(r"/v1\.\d+/lab$", path), path
     assert data["checklist"]["version"] == data["server_version"].lstrip("v").rsplit(".", 1)[0]
-    for name in ("PRODUCT.yaml", "junit.xml", "results.json", "report.html", "whitepaper.md"):
+    for name in ("PRODUCT.yaml", "junit.xml", "report.json", "report.html", "whitepaper.md"):
         assert os.path.isfile(os.path.join(path, name)), name
     assert data["errors"] == []
 

@@ -72,13 +72,13 @@ def start_verify(tmp_path, extra_vars, log):
 
 
 def report_dirs(report_dir):
-    return sorted(os.path.dirname(p) for p in glob.glob(os.path.join(report_dir, "v*", "*", "results.json")))
+    return sorted(os.path.dirname(p) for p in glob.glob(os.path.join(report_dir, "v*", "*", "report.json")))
 
 
 def load_results(report_dir):
     dirs = report_dirs(report_dir)
     assert dirs, "no report written under %s" % report_dir
-    with open(os.path.join(dirs[0], "results.json")) as handle:
+    with open(os.path.join(dirs[0], "report.json")) as handle:
         return dirs[0], json.load(handle)
 
 
