@@ -24,11 +24,19 @@ import glob
 import html
 import json
 import os
+import sys
+
+try:
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import report
+except ImportError:  # pragma: no cover - direct use from a checkout
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import report  # type: ignore[no-redef]
 
 TOOL = "k8s_ai.conformance"
-# File names of the report's JSON in a report folder, the current name first (report.py writes it; reports
-# written before it was renamed - results.json is go test -json for the upstream validator - hold results.json).
-REPORT_JSON_NAMES = ("report.json", "results.json")
+# File names of the report's JSON in a report folder: the name report.py writes (report.REPORT_JSON), then the
+# name of reports written before it was renamed (results.json - validate.go reads that name as go test -json, so a
+# file of that name is taken only when its content is a k8s_ai.conformance report).
+REPORT_JSON_NAMES = (report.REPORT_JSON, "results.json")
 RANK = {"Implemented": 3, "Partially Implemented": 2, "Not Implemented": 1}
 KINDS = ("regressions", "improvements", "changes", "added", "removed")
 LISTS = (("requirements", "checklist"), ("whitepaper", "whitepaper"))

@@ -161,8 +161,7 @@ def test_module_writes_drift_into_json_and_html(tmp_path):
     assert out["drift"]["must_regressions"] == ["gang_scheduling"]
     assert [e["id"] for e in out["drift"]["improvements"]] == ["pod_autoscaling"]
     assert out["drift_lines"][0].startswith("drift since ")
-    with open(os.path.join(out["report_path"], "report.json")) as handle:
-        data = json.load(handle)
+    _found, data = drift.load_report(out["report_path"])
     assert data["drift"]["regressions"][0]["id"] == "gang_scheduling"
     with open(os.path.join(out["report_path"], "report.html")) as handle:
         page = handle.read()
@@ -173,8 +172,7 @@ def test_module_writes_drift_into_json_and_html(tmp_path):
 def test_module_without_baseline_warns_and_writes(tmp_path):
     out = run_module("conformance_report", write_args(tmp_path, BASE, previous=str(tmp_path / "none")), tmp_path)
     assert not out.get("failed") and out["drift"]["status"] == "no baseline"
-    with open(os.path.join(out["report_path"], "report.json")) as handle:
-        data = json.load(handle)
+    _found, data = drift.load_report(out["report_path"])
     assert any("previous_report" in w and "does not exist" in w for w in data["warnings"])
 
 
@@ -194,5 +192,4 @@ def test_plan_names_a_bad_previous_report(tmp_path):
 
 def test_cluster_name_is_kept_in_the_run(tmp_path):
     out = run_module("conformance_report", write_args(tmp_path, BASE, cluster="gpu-east"), tmp_path)
-    with open(os.path.join(out["report_path"], "report.json")) as handle:
-        assert json.load(handle)["run"]["cluster"] == "gpu-east"
+    assert drift.load_report(out["report_path"])[1]["run"]["cluster"] == "gpu-east"
