@@ -392,12 +392,56 @@ if HAS_YAML:
     _LOADER_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class _Loader(_LOADER_BASE):  # pylint: disable=too-many-ancestors
-        """Composes nodes only; scalars without an explicit tag are left unresolved (yaml.v3 resolves them)."""
+        """Composes nodes only (libyaml, the parser yaml.v3 is a port of); scalars without an explicit tag are
+        left unresolved (yaml.v3 resolves them)."""
 
         def resolve(self, kind, value, implicit):
             if kind is yaml.ScalarNode:
                 return _UNTAGGED
             return super().resolve(kind, value, implicit)
+
+    class _PyLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+        """The pure-Python composer, used when libyaml's refuses a file: an anchor defined twice is accepted (the
+        later definition wins, as in yaml.v3), and errors name what they are about."""
+
+        def resolve(self, kind, value, implicit):
+            if kind is yaml.ScalarNode:
+                return _UNTAGGED
+            return super().resolve(kind, value, implicit)
+
+        def compose_node(self, parent, index):
+            if not self.check_event(yaml.AliasEvent):
+                anchor = self.peek_event().anchor
+                if anchor is not None:
+                    self.anchors.pop(anchor, None)
+            return super().compose_node(parent, index)
+
+
+def _compose(data, loader):
+    """(first node or None, stream) of yaml.compose_all."""
+    stream = yaml.compose_all(data, Loader=loader)
+    return next(stream, None), stream
+
+
+def _yaml_error(exc):
+    """yaml.v3-style one-line message of a PyYAML error ("yaml: line N: problem")."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "yaml: the file is not valid UTF-8 (%s)" % exc
+    if isinstance(exc, RecursionError):
+        return "yaml: exceeded max depth (the document is nested too deeply)"
+    if isinstance(exc, yaml.MarkedYAMLError):
+        text = exc.problem or exc.context or str(exc)
+        match = re.match(r"found undefined alias '?([^']*)'?", text)
+        if match:
+            text = "unknown anchor '%s' referenced" % match.group(1)
+        mark = exc.problem_mark or exc.context_mark
+        where = ("line %d: " % (mark.line + 1)) if mark is not None else ""
+        return "yaml: %s%s" % (where, one_line(text))
+    if isinstance(exc, yaml.reader.ReaderError):
+        what = ("#x%04x" % exc.character) if isinstance(exc.character, int) else repr(exc.character)
+        return "yaml: unacceptable character %s at position %d: %s (the file must be UTF-8 YAML text)" % (
+            what, exc.position, exc.reason)
+    return "yaml: %s" % one_line(exc)
 
 
 class _Decoder:
@@ -640,18 +684,12 @@ def load_product(data):
     if not HAS_YAML:  # pragma: no cover
         raise LoadError(["PyYAML is required to read PRODUCT.yaml"])
     try:
-        stream = yaml.compose_all(data, Loader=_Loader)
-        node = next(stream, None)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = ("line %d: " % (mark.line + 1)) if mark is not None else ""
-        raise LoadError(["yaml: %s%s" % (where, one_line(exc.problem or exc.context or exc))]) from None
-    except yaml.YAMLError as exc:
-        raise LoadError(["yaml: %s" % one_line(exc)]) from None
-    except UnicodeDecodeError as exc:
-        raise LoadError(["yaml: the file is not valid UTF-8 (%s)" % exc]) from None
-    except RecursionError:
-        raise LoadError(["yaml: exceeded max depth (the document is nested too deeply)"]) from None
+        node, stream = _compose(data, _Loader)
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
+        try:
+            node, stream = _compose(data, _PyLoader)
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+            raise LoadError([_yaml_error(exc)]) from None
     try:
         if next(stream, None) is not None:
             notes.append("the file holds more than one YAML document; yaml.v3 (validate.go) reads only the first")

@@ -816,3 +816,16 @@ def test_cli_never_prints_a_traceback(tmp_path, raw):
     out = run_cli(path)
     assert "Traceback" not in out.stderr + out.stdout and out.returncode == 1, out.stderr
     assert all(line.startswith(path) for line in out.stdout.splitlines()), out.stdout
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (b"metadata: &a {x: 1}\nspec: &a {}\nz: *a\n", None),  # yaml.v3 lets a later anchor redefine a name
+    (b"metadata: {x: *nope}\n", "Error loading product: yaml: line 1: unknown anchor 'nope' referenced"),
+    (b"metadata:\n  vendorName: \x81\n", "Error loading product: yaml: unacceptable character #x0081 at position "),
+])
+def test_parser_differences_follow_yaml_v3(tmp_path, raw, expected):
+    errors = errors_of(tmp_path, raw=raw)[0]
+    if expected is None:
+        assert not any(e.startswith("Error loading product") for e in errors), errors
+    else:
+        assert len(errors) == 1 and errors[0].startswith(expected), errors
