@@ -327,3 +327,23 @@ def test_execution_environment_schema_and_pins():
     with open(os.path.join(ROOT, "galaxy.yml")) as handle:
         galaxy = yaml.safe_load(handle)
     assert deps["galaxy"]["collections"][0]["version"] == galaxy["version"]
+
+
+def test_entrypoint_runs_the_real_playbook_without_a_cluster(tmp_path):
+    """As in the pod, but with no service account: no inventory, no kubeconfig - a clear error and a full report."""
+    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ["PATH"], ANSIBLE_COLLECTIONS_PATH=collections_path(),
+               HOME=str(tmp_path), TMPDIR=str(tmp_path), VERIFY_REPORT_DIR=str(tmp_path / "reports"),
+               VERIFY_KEEP_SECONDS="0", VERIFY_VARS_FILE=str(tmp_path / "vars.yml"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    for name in ("KUBECONFIG", "K8S_AUTH_KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
+        env.pop(name, None)
+    (tmp_path / "vars.yml").write_text(yaml.safe_dump(VARS))
+    proc = subprocess.run(["bash", ENTRYPOINT, "job"], env=env, cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=600, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in out and "[WARNING]" not in out, out[-3000:]
+    assert "verify_kubeconfig: kubeconfig: not given" in out
+    body = out.split("(base64) =====\n", 1)[1].split("===== END", 1)[0]
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(body)), mode="r:gz") as tar:
+        names = tar.getnames()
+    assert "./v1.36/in-cluster/report.html" in names and "./v1.36/in-cluster/junit.xml" in names
