@@ -1054,10 +1054,10 @@ def _metadata_rules(metadata, findings, version, online_checks):
                                        "https://github.com/cncf/k8s-conformance/tree/master/v{version}/{product}"
                                        % value)
             else:
-                online_checks.append(("k8sConformanceUrl is not accessible: %s (%%s)" % value, value,
+                online_checks.append(("k8sConformanceUrl is not accessible: %s" % value, value,
                                       "k8sConformanceUrl %s is accessible" % value))
         elif value.startswith("http"):
-            online_checks.append(("Invalid URL in metadata %s: %s (%%s)" % (field, value), value,
+            online_checks.append(("Invalid URL in metadata %s: %s" % (field, value), value,
                                   "metadata %s %s is reachable" % (field, value)))
             if field == "productLogoUrl" and not value.lower().split("?")[0].endswith(LOGO_SUFFIXES):
                 findings.warnings.append("productLogoUrl is not an SVG, EPS or AI file (the submission checklist "
@@ -1190,7 +1190,7 @@ def _spec_rules(spec, findings, version, path, online_checks):
                 if link == "":
                     continue
                 if link.startswith(("http://", "https://")):
-                    online_checks.append(("Invalid evidence URL for '%s': %s (%%s)" % (rid, link), link,
+                    online_checks.append(("Invalid evidence URL for '%s': %s" % (rid, link), link,
                                           "evidence URL of '%s' %s is reachable" % (rid, link)))
                     continue
                 try:
@@ -1233,7 +1233,7 @@ def _network_rules(findings, online_checks, vendor, members=None, url_checker=No
             answers = dict(zip(urls, pool.map(checker, urls)))
         for message, url, _what in online_checks:
             if answers.get(url):
-                findings.errors.append(message % answers[url])
+                findings.errors.append("%s (%s)" % (message, answers[url]))
     if vendor:
         if isinstance(members, Exception):
             findings.errors.append(str(members))
@@ -1344,6 +1344,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     failed = False
     members = None
+    if args.online:  # fetchCNCFMembers once for all files, as validate.go's main does
+        try:
+            members = fetch_cncf_members()
+        except ValueError as exc:
+            members = exc
     for path in args.paths:
         result = validate_file(path, args.version, args.na_rule, args.online, members)
         for line in result_lines(result, args.strict):

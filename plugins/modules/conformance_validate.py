@@ -160,7 +160,13 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils import validate
 
 def run(module):
     params = module.params
-    results = [validate.validate_file(p, params["version"], params["na_rule"], params["online"])
+    members = None
+    if params["online"]:  # fetchCNCFMembers once for all files, as validate.go's main does
+        try:
+            members = validate.fetch_cncf_members()
+        except ValueError as exc:
+            members = exc
+    results = [validate.validate_file(p, params["version"], params["na_rule"], params["online"], members)
                for p in params["path"]]
     strict = params["strict"]
     lines = [line for r in results for line in validate.result_lines(r, strict)]

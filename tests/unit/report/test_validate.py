@@ -700,6 +700,7 @@ def test_network_rules_are_not_checked_offline(tmp_path):
 def test_online_rules_with_their_messages(tmp_path):
     doc = good_doc()
     req(doc, "gpu_sharing")["evidence"] = ["https://example.com/gone"]
+    req(doc, "dra_support")["evidence"] = ["https://example.com/Logo%20Vertical.png"]
     down = {"https://example.com/gone": "status code 404", GOOD_METADATA["websiteUrl"]: "connection refused"}
     result = check(tmp_path, doc, online=True, members={"Someone Else"}, url_checker=down.get)
     assert result["online"] and result["not_checked"] == []
