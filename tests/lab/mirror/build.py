@@ -14,7 +14,11 @@ its upstream host, so that a role pointed at the mirror (``k8s_ai_mirror_url``) 
     github.com/kubernetes-sigs/gateway-api/releases/download/<v>/standard-install.yaml
     github.com/kubernetes-sigs/gateway-api/releases/download/<v>/experimental-install.yaml
 
-Every file gets a sibling ``<file>.sha256`` (sha256sum format) and every directory a ``SHA256SUMS``.
+Every directory gets a ``SHA256SUMS`` (sha256sum format): the roles read it for every file they download from a
+mirror (get_url picks the line naming the file). Every file also gets a sibling ``<file>.sha256``, which no role
+reads any more (no upstream publishes such files) but the lab's own mirror test still checks.
+Gateway API >= 1.5: ``config/crd/<channel>/gateway*.yaml`` includes ``..._vap_safeupgrades.yaml`` (the
+safe-upgrades ValidatingAdmissionPolicy and Binding), so the bundle holds them, as upstream's does.
 Pins come from tests/lab/versions.env. A stamp file records the inputs; when nothing changed the
 script only re-checks the checksums and exits (well under a second).
 
