@@ -29,9 +29,8 @@ import subprocess
 import sys
 import time
 
-import yaml
-
 import realnodes
+import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))

@@ -490,13 +490,15 @@ def wait_ready(lab, api, names, timeout=180):
     def ready():
         for name in names:
             node = api.get("/api/v1/nodes/" + name, ok=(200, 404))[1]
-            conditions = (node or {}).get("status", {}).get("conditions", []) if isinstance(node, dict) else []
-            if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            if not (isinstance(node, dict) and _ready(node)):
                 return False
         pods = api.get("/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns")[1]["items"]
-        return any(any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
-                   for p in pods)
+        return any(_ready(p) for p in pods)
     lab._wait("real nodes Ready and CoreDNS serving (logs: .lab/nodes/*/rootfs/var/log/lab)", ready, timeout, 1)
+
+
+def _ready(obj):
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))
 
 
 def restart_node(lab, name, timeout=180):
@@ -522,6 +524,27 @@ def down(lab, state):
 
 # ---------------------------------------------------------------- cluster add-ons
 
+def coredns_deployment(labels, node_selector):
+    container = {
+        "name": "coredns", "image": IMAGES["coredns"], "imagePullPolicy": "IfNotPresent",
+        "args": ["-conf", "/etc/coredns/Corefile"],
+        "ports": [{"containerPort": 53, "protocol": "UDP", "name": "dns"},
+                  {"containerPort": 53, "protocol": "TCP", "name": "dns-tcp"},
+                  {"containerPort": 9153, "protocol": "TCP", "name": "metrics"}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 2},
+        "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
+        "resources": {"requests": {"cpu": "10m", "memory": "20Mi"}},
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns"}]}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "coredns", "namespace": "kube-system", "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"serviceAccountName": "coredns", "dnsPolicy": "Default", "nodeSelector": node_selector,
+                     "priorityClassName": "system-cluster-critical", "containers": [container],
+                     "volumes": [{"name": "config", "configMap": {"name": "coredns"}}]}}}}
+
+
 def apply_addons(api):
     """CoreDNS, the DRA example driver's DeviceClass and the gvisor RuntimeClass."""
     for path, obj in addon_objects():
@@ -544,7 +567,8 @@ def addon_objects():
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "system:coredns"},
             "rules": [{"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"],
                        "verbs": ["list", "watch"]},
-                      {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]}]}),
+                      {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                       "verbs": ["list", "watch"]}]}),
         (rbac + "/clusterrolebindings/system:coredns", {
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": "system:coredns"},
@@ -553,23 +577,7 @@ def addon_objects():
         (ns + "/configmaps/coredns", {"apiVersion": "v1", "kind": "ConfigMap",
                                       "metadata": {"name": "coredns", "namespace": "kube-system"},
                                       "data": {"Corefile": corefile}}),
-        ("/apis/apps/v1/namespaces/kube-system/deployments/coredns", {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "coredns", "namespace": "kube-system", "labels": labels},
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-                "metadata": {"labels": labels},
-                "spec": {"serviceAccountName": "coredns", "dnsPolicy": "Default", "nodeSelector": real,
-                         "priorityClassName": "system-cluster-critical",
-                         "containers": [{"name": "coredns", "image": IMAGES["coredns"], "imagePullPolicy": "IfNotPresent",
-                                         "args": ["-conf", "/etc/coredns/Corefile"],
-                                         "ports": [{"containerPort": 53, "protocol": "UDP", "name": "dns"},
-                                                   {"containerPort": 53, "protocol": "TCP", "name": "dns-tcp"},
-                                                   {"containerPort": 9153, "protocol": "TCP", "name": "metrics"}],
-                                         "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 2},
-                                         "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
-                                         "resources": {"requests": {"cpu": "10m", "memory": "20Mi"}},
-                                         "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns"}]}],
-                         "volumes": [{"name": "config", "configMap": {"name": "coredns"}}]}}}}),
+        ("/apis/apps/v1/namespaces/kube-system/deployments/coredns", coredns_deployment(labels, real)),
         (ns + "/services/kube-dns", {
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},

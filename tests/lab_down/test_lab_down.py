@@ -18,7 +18,8 @@ def run(*argv):
 
 
 def test_no_node_container_is_left():
-    assert run("podman", "ps", "-a", "--filter", "label=k8s-ai-conformance-lab=node", "--format", "{{.Names}}").split() == []
+    names = run("podman", "ps", "-a", "--filter", "label=k8s-ai-conformance-lab=node", "--format", "{{.Names}}")
+    assert names.split() == []
 
 
 def test_no_network_namespace_bridge_or_route_is_left():

@@ -162,7 +162,8 @@ def test_two_running_pods_never_see_each_others_device(kubectl, namespace, real_
     assert seen["left"] != seen["right"], seen
     # A second container in a pod, without the claim, sees none of the pod's devices.
     obj = pod("sidecar", "env | grep ^GPU_DEVICE_ | sort", node=node, claims={"gpu": "one-gpu"})
-    obj["spec"]["containers"].append({"name": "plain", "image": BUSYBOX, "command": ["sh", "-c", "env | grep ^GPU_DEVICE_ | sort"]})
+    obj["spec"]["containers"].append({"name": "plain", "image": BUSYBOX,
+                                      "command": ["sh", "-c", "env | grep ^GPU_DEVICE_ | sort"]})
     kubectl.apply(obj, namespace)
     wait_for("sidecar pod finished", lambda: kubectl.json("get", "pod", "sidecar", "-n", namespace)["status"].get(
         "phase") in ("Succeeded", "Failed"))
