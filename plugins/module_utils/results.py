@@ -107,6 +107,8 @@ def default_notes(parts, status, na_reason=None, check_mode=False, static_only=N
             lines.append("%s failed: %s" % (part["name"], part["detail"]))
         elif part["outcome"] == ERROR:
             lines.append("could not run %s: %s" % (part["name"], part["detail"]))
+        elif part["outcome"] == SKIPPED and part["required"] and not check_mode and not na_reason:
+            lines.append("not run %s: %s" % (part["name"], part["detail"]))
     if static_only:
         lines.append("static-only requirement: %s" % static_only)
     elif check_mode and not na_reason:

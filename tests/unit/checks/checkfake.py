@@ -52,6 +52,18 @@ class Fake(FakeCluster):
                 return status, (data if isinstance(data, str) else json.dumps(data)).encode()
         return super()._send(method, url_path, headers, body)
 
+    def _serve(self, method, path, query, body):
+        """Lists also honour fieldSelector terms such as involvedObject.name=x (events of one pod)."""
+        status, data = super()._serve(method, path, query, body)
+        terms = [t.partition("=") for t in (query.get("fieldSelector") or [""])[0].split(",") if t]
+        if method == "GET" and terms and isinstance(data, dict) and "items" in data:
+            def value(obj, dotted):
+                for key in dotted.split("."):
+                    obj = (obj or {}).get(key) if isinstance(obj, dict) else None
+                return obj
+            data["items"] = [o for o in data["items"] if all(str(value(o, k)) == v for k, _unused, v in terms)]
+        return status, data
+
 
 def crd(name, established=True):
     return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},

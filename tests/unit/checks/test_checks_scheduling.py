@@ -1,9 +1,15 @@
-"""gang_scheduling, gpu_sharing, dra_support: behaviour decides the verdict, never the static part alone."""
+"""gang_scheduling, gpu_sharing, dra_support, cluster_autoscaling: behaviour decides the verdict, never the
+static part alone."""
 
 from checkfake import Fake, add_crds, detail, gpu_slice, node, outcome, run
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import parse_quantity
-from ansible_collections.k8s_ai.conformance.plugins.modules import dra_support, gang_scheduling, gpu_sharing
+from ansible_collections.k8s_ai.conformance.plugins.modules import (
+    cluster_autoscaling,
+    dra_support,
+    gang_scheduling,
+    gpu_sharing,
+)
 
 KUEUE = "kueue.x-k8s.io/v1beta2"
 
@@ -157,3 +163,53 @@ def test_dra_support_unschedulable_for_another_reason_proves_nothing():
     assert outcome(result, "more devices than any node") == "failed"
     assert outcome(result, "gets a device and is scheduled") == "failed"
     assert result["status"] == "Not Implemented"
+
+
+# ---- cluster_autoscaling ------------------------------------------------------------------------
+def autoscaler_cluster(refuses=True, scales_impossible=False):
+    """A cluster-autoscaler Deployment and its events: TriggeredScaleUp for the scale-up pod; for the pod no node
+    group can hold NotTriggerScaleUp (refuses) - or nothing at all, as when no autoscaler is really running."""
+    fake = Fake()
+    fake.add("apps/v1", "deployments", {"metadata": {"name": "cluster-autoscaler", "namespace": "kube-system"},
+                                        "status": {"readyReplicas": 1}}, namespace="kube-system")
+    fake.add("v1", "nodes", dict(node("gpu-0"), status={"allocatable": {"cpu": "8", "nvidia.com/gpu": "8"}}))
+
+    def pod_created(method, path, query, body):
+        if not path.endswith("/pods"):
+            return None
+        status, pod = Fake._serve(fake, method, path, {}, body)
+        name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+        reason = {"scale-up": "TriggeredScaleUp",
+                  "impossible": "TriggeredScaleUp" if scales_impossible else "NotTriggerScaleUp" if refuses else None
+                  }.get(name)
+        if reason:
+            fake.add("v1", "events", {"metadata": {"name": name + ".1"}, "involvedObject": {"name": name},
+                                      "reason": reason, "source": {"component": "cluster-autoscaler"},
+                                      "message": "pod didn't trigger scale-up: 1 max node group size reached"
+                                      if reason == "NotTriggerScaleUp" else "pod triggered scale-up"},
+                     namespace=namespace)
+        return status, pod
+    fake.route("POST", "/api/v1/namespaces/", pod_created)
+    return fake
+
+
+def test_cluster_autoscaling_implemented_when_scaling_is_observed():
+    result = run(cluster_autoscaling, autoscaler_cluster(), probe_scale_up=True, scale_up_timeout=2)
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert "refused it (NotTriggerScaleUp" in detail(result, "triggers no scale-up")
+
+
+def test_cluster_autoscaling_negative_needs_the_autoscalers_refusal():
+    # "no scale-up within the wait" also holds when nothing autoscales: the refusal must be the autoscaler's
+    result = run(cluster_autoscaling, autoscaler_cluster(refuses=False), probe_scale_up=True, scale_up_timeout=2)
+    assert outcome(result, "triggers a scale-up") == "passed"
+    assert outcome(result, "triggers no scale-up") == "failed" and result["status"] == "Partially Implemented"
+    result = run(cluster_autoscaling, autoscaler_cluster(scales_impossible=True), probe_scale_up=True,
+                 scale_up_timeout=2)
+    assert outcome(result, "triggers no scale-up") == "failed"
+
+
+def test_cluster_autoscaling_not_probed_is_not_implemented():
+    result = run(cluster_autoscaling, autoscaler_cluster())
+    assert [p["outcome"] for p in result["parts"]] == ["passed", "skipped", "skipped"]
+    assert result["status"] == "Not Implemented" and "probe_scale_up=false" in result["notes"]
