@@ -52,7 +52,7 @@ result:
 import re  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import pod_manifest  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import pod_manifest, pod_unschedulable  # noqa: E402
 
 CC_HANDLER = re.compile(r"(tdx|snp|sev|coco|(^|[-_])cc($|[-_])|enclave|sgx|confidential)", re.I)
 TEE_LABEL = re.compile(r"(cpu-security\.(tdx|sev|sgx)[a-z.]*enabled|/tdx|/sev|/snp|cc\.capable|cc\.ready|"
@@ -121,8 +121,11 @@ def non_tee_refused(check, probe):
                   "the RuntimeClass has no node selector, so nothing keeps it off nodes without a TEE")
     others = check.facts.get("other_nodes") or check.fail("every node advertises a TEE; nothing to refuse")
     pod = probe.create(cc_pod(check, "pinned-non-tee", others[0]))
+    # refused by the RuntimeClass's node selector, not for some other reason a pod may stay pending
+    probe.wait_for(pod, lambda p: pod_unschedulable(p, because=("node affinity", "selector")),
+                   "pod pinned to a non-TEE node Unschedulable by node selector")
     probe.stays(pod, lambda p: not p["spec"].get("nodeName"), "pod stays unscheduled", seconds=5)
-    return "pod pinned to non-TEE node %s stayed unscheduled" % others[0]
+    return "pod pinned to non-TEE node %s stayed unscheduled (node selector of the RuntimeClass)" % others[0]
 
 
 def main():

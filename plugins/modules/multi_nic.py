@@ -15,7 +15,8 @@ description:
   - Positive - a pod asking for an additional network (Multus annotation naming a NetworkAttachmentDefinition) runs
     and its C(k8s.v1.cni.cncf.io/network-status) annotation lists more than one interface. With DRA network devices
     only, a claimed network device is allocated and the claim's device status names an interface.
-  - Negative - a pod asking for a network that does not exist never becomes Running.
+  - Negative - once a pod attached to a real network ran, a pod asking for a network that does not exist never
+    becomes Running (without a working attachment first, pods that never run would pass it vacuously).
   - Needs a data plane (CNI); on simulated nodes the positive case cannot show interfaces and fails honestly.
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
@@ -106,11 +107,12 @@ def pod_has_two_interfaces(check, probe):
     pod = probe.create(attached_pod("multi-nic", "%s/%s" % (nad["metadata"]["namespace"], nad["metadata"]["name"])))
     pod = probe.wait_for(pod, lambda p: (p.get("status") or {}).get("phase") == "Running" and len(interfaces(p)) > 1,
                          "pod Running with more than one interface in %s" % STATUS)
+    check.facts["attached"] = True
     return "pod %s interfaces: %s" % (pod["metadata"]["name"], ", ".join(map(str, interfaces(pod))))
 
 
 def missing_network_refused(check, probe):
-    check.require(check.facts.get("nad"), "not meaningful without a NetworkAttachmentDefinition")
+    check.require(check.facts.get("attached"), "not meaningful: no pod attached to an additional network ran")
     pod = probe.create(attached_pod("missing-net", "ai-conformance-no-such-network"))
     probe.stays(pod, lambda p: (p.get("status") or {}).get("phase") != "Running", "pod is not Running", seconds=10)
     return "a pod asking for a non-existent network stayed non-Running"

@@ -204,6 +204,35 @@ def test_multi_nic_interfaces_and_absence():
     assert result["status"] == "Not Implemented" and outcome(result, "mechanism") == "failed"
 
 
+def multus_cluster(attaches=True):
+    """A NetworkAttachmentDefinition; pods run; with attaches=True Multus lists a second interface, and a pod
+    asking for a network that does not exist never runs."""
+    fake = Fake({"k8s.cni.cncf.io/v1": [("network-attachment-definitions", "NetworkAttachmentDefinition", True)]})
+    fake.add("k8s.cni.cncf.io/v1", "network-attachment-definitions", {"metadata": {"name": "rdma"}}, namespace="net")
+
+    def kubelet(obj):
+        if obj.get("kind") != "Pod":
+            return
+        wanted = obj["metadata"].get("annotations", {}).get(multi_nic.NETWORKS)
+        if attaches and wanted != "net/rdma":
+            obj["status"] = {"phase": "Pending"}  # Multus: cannot find the network-attachment-definition
+            return
+        obj["status"] = {"phase": "Running"}
+        if attaches:
+            obj["metadata"]["annotations"][multi_nic.STATUS] = '[{"interface":"eth0"},{"interface":"net1"}]'
+    fake.on_get = lambda obj: kubelet(obj) or obj
+    return fake
+
+
+def test_multi_nic_negative_only_counts_after_a_real_attachment():
+    result = run(multi_nic, multus_cluster())
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    # no attachment ever shown: a pod that is not Running proves nothing about Multus refusing a network
+    result = run(multi_nic, multus_cluster(attaches=False))
+    assert outcome(result, "more than one interface") == "failed"
+    assert outcome(result, "non-existent network") == "failed" and result["status"] == "Not Implemented"
+
+
 # ---- network_policy -----------------------------------------------------------------------------
 def test_deny_all_egress_recognition():
     assert network_policy.is_deny_all_egress({"spec": {"podSelector": {}, "policyTypes": ["Egress"]}})
@@ -247,7 +276,18 @@ def test_disaggregated_phases_running_from_pods():
         fake.add("v1", "pods", {"metadata": {"name": name, "labels": {"llm-d.ai/role": role}, "ownerReferences": [
             {"kind": "StatefulSet", "name": owner}]}, "status": ready}, namespace="llm")
     result = run(disaggregated_inference, fake, check_mode=True)
-    assert outcome(result, "is installed") == "passed" and outcome(result, "separate components") == "passed"
+    assert outcome(result, "is installed") == "passed" and outcome(result, "separate components") == "skipped"
+    assert result["status"] == "Not Implemented"  # check mode: the running solution was not observed
+    result = run(disaggregated_inference, fake)
+    assert outcome(result, "separate components") == "passed"
+    assert outcome(result, "prefill scales up") == "failed"  # optional: the fake has no Deployment controller
+    # the installed solution's phases were seen running apart; the probe's own groups never carry the verdict
+    assert result["status"] == "Implemented"
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    fake.add("v1", "pods", {"metadata": {"name": "d-1", "labels": {"llm-d.ai/role": "decode"}, "ownerReferences": [
+        {"kind": "StatefulSet", "name": "prefill-lws"}]}, "status": ready}, namespace="llm")
+    result = run(disaggregated_inference, fake)
+    assert outcome(result, "separate components") == "failed" and result["status"] == "Not Implemented"
 
 
 def nic_cluster(impossible_allocates=False):

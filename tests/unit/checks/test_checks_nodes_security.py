@@ -265,6 +265,32 @@ def test_csi_class_choice():
     assert run(csi_storage, Fake())["status"] == "Not Implemented"
 
 
+def csi_cluster(provisions=True):
+    fake = Fake()
+    fake.add("storage.k8s.io/v1", "csidrivers", {"metadata": {"name": "csi.example.com"}})
+    fake.add("storage.k8s.io/v1", "csinodes", {"metadata": {"name": "n1"}, "spec": {"drivers": [
+        {"name": "csi.example.com"}]}})
+    fake.add("storage.k8s.io/v1", "storageclasses", {"metadata": {"name": "fast"}, "provisioner": "csi.example.com"})
+
+    def provisioner(obj):
+        if obj.get("kind") == "PersistentVolumeClaim" and provisions and obj["spec"]["storageClassName"] == "fast":
+            obj["spec"]["volumeName"] = "pv-1"
+            obj["status"] = {"phase": "Bound", "capacity": {"storage": "1Gi"}}
+    fake.on_get = lambda obj: provisioner(obj) or obj
+    return fake
+
+
+def test_csi_storage_verdict_rests_on_provisioning():
+    result = run(csi_storage, csi_cluster())
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert outcome(result, "missing StorageClass") == "passed"
+    # nothing provisions: a claim of a missing class also stays Pending then, which proves nothing
+    result = run(csi_storage, csi_cluster(provisions=False))
+    assert outcome(result, "becomes Bound") == "failed" and outcome(result, "missing StorageClass") == "failed"
+    assert result["status"] == "Not Implemented"
+    assert [p["required"] for p in result["parts"] if p["kind"] == "negative"] == [False]
+
+
 def jobset_cluster(answer):
     fake = Fake()
     add_crds(fake, [ai_workload_crds.JOBSET_CRD] + ai_workload_crds.KUEUE_CRDS)
