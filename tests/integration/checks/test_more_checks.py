@@ -89,10 +89,13 @@ def assert_schema(result):
     for part in result["parts"]:
         assert part["kind"] in KINDS and part["outcome"] in OUTCOMES and isinstance(part["required"], bool)
     required = [p for p in result["parts"] if p["required"]]
-    if result["status"] == "Implemented":  # check mode leaves skipped behaviour out, and says not verified
-        assert all(p["outcome"] in ("passed", "skipped") for p in required), result["parts"]
-        if any(p["outcome"] == "skipped" for p in required):
-            assert result["verified"] is False
+    behaviour = [p for p in required if p["kind"] != "static" and p["outcome"] == "passed"]
+    if result["status"] == "Implemented":  # every required part passed, and behaviour was observed
+        assert all(p["outcome"] == "passed" for p in required), result["parts"]
+        if result.get("behavioural", True):
+            assert any(p["kind"] == "positive" for p in behaviour), result["parts"]
+    if result["status"] == "Partially Implemented" and result.get("behavioural", True):
+        assert behaviour, result["parts"]  # static parts alone are never even partial
     if result["status"] == "N/A":
         assert result.get("na_reason")
     if any(p["outcome"] == "error" for p in result["parts"]):
