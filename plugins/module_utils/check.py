@@ -17,9 +17,14 @@
         return "all served"
 
     def claim_allocated(check, probe):              # behavioural part: fn(check, probe) -> detail
-        claim = probe.create({...})                 # created in the probe namespace, labelled
-        claim = probe.wait_for(claim, lambda c: c["status"].get("allocation"), "claim allocated")
+        claim = probe.create(claim_manifest("one", check.facts["device_class"]))  # in the probe namespace
+        probe.create(pod_manifest("with-claim", claims={"accel": {"resourceClaimName": "one"}}))
+        claim = probe.wait_for(claim, claim_allocation, "claim allocated")
         return "allocated %s" % ...
+
+    def oversized_claim_refused(check, probe):      # negative: refused BY the mechanism under test
+        ...
+        probe.wait_for(pod, lambda p: pod_unschedulable(p, because=CLAIMS_REFUSED), "Unschedulable for its claim")
 
     def main():
         run_check("dra_support", verify)            # optional: argument_spec=dict(...) for extra options
@@ -28,6 +33,9 @@ Parts
   check.static(name, fn, required=True)    fn(check) runs in check mode too.
   check.positive(name, fn, required=True)  fn(check, probe); skipped in check mode.
   check.negative(name, fn, required=True)  fn(check, probe); skipped in check mode.
+  check.static_only(reason)                first line of verify() for a requirement met by configuration or
+                                           presence, with no behaviour a probe could observe (today
+                                           fault_detection, gpudirect_storage); the reason is reported.
   Each returns the part's outcome ("passed", "failed", "error", "skipped"). A part PASSES when fn
   returns (its return value, a string, is the detail). Inside fn:
     check.fail(msg) / check.require(cond, msg)  -> outcome failed (the capability misbehaved/absent)
@@ -45,28 +53,60 @@ Parts
                                                    never for "the feature is missing" (that is failed).
   Parts share data through check.facts (a dict), e.g. the DeviceClass found by a static part. A
   behavioural part that needs a fact an earlier part did not find calls check.fail("...") itself.
-  Optional (SHOULD-level) parts: required=False; they never lower the status.
-  Status counts required parts: all passed = Implemented, some = Partially Implemented. So a part that
-  only proves an API is served should be folded into the part that finds the capability behind it
-  (DRA API + a DeviceClass with devices): otherwise "API served, nothing behind it" reads Partially
-  Implemented instead of Not Implemented.
+  Optional (SHOULD-level) parts: required=False; they never change the status.
+
+Verdict (results.py). A check is behavioural unless it declares static_only:
+  Implemented            every required part passed AND a required positive part passed
+  Partially Implemented  some required part passed AND a required positive/negative part passed
+  Not Implemented        otherwise: static parts alone (API served, CRDs Established, component Available)
+                         never make a behavioural requirement Implemented or Partially Implemented; a
+                         required part that could not run (error) makes it Not Implemented, verified=false
+  Check mode             behavioural parts are skipped, so a behavioural check is Not Implemented with
+                         verified=false ("behaviour not probed"); static_only checks keep their verdict
+  So a requirement's behaviour is a positive part (it works when it should: a probe workload, or for
+  node-side requirements the hosts' own facts), and where one exists a negative part (it is refused when
+  it should be). A NEGATIVE MUST BE ABLE TO FAIL: it proves refusal by the mechanism under test, never an
+  outcome that also holds without it. Ways used here: wait for the mechanism's own verdict (Kueue's
+  QuotaReserved=False, the scheduler's "cannot allocate all claims" via pod_unschedulable(because=...),
+  an admission webhook's denial via denied_by_webhook, ResolvedRefs=False reason BackendNotFound, the
+  autoscaler's NotTriggerScaleUp, the kubelet's FailedCreatePodSandBox), or run it only after the positive
+  part showed the mechanism works (check.require(check.facts.get(...))). A refusal that holds on any
+  cluster (admission of a missing RuntimeClass, a metric nobody exposes) is not a negative part at all; a
+  check without a meaningful negative says why in its DOCUMENTATION.
 
 Probe (behavioural parts; one namespace per check, opened on first use, deleted at the end)
   probe.namespace                          the throw-away namespace's name
   probe.create(obj) -> obj                 namespaced objects go to the probe namespace; all get
                                            the probe labels; cluster-scoped ones are deleted at the end
   probe.try_create(obj, dry_run=False)     -> (obj, None) or (None, ApiError) for expected refusals
-  probe.get(obj), probe.list(api_version, kind, label_selector=None), probe.delete(obj)
+  probe.get(obj), probe.list(api_version, kind, label_selector=None, field_selector=None), probe.delete(obj)
   probe.wait_for(obj, cond, "what", timeout=None)    poll until cond(obj); raises WaitTimeout (failed)
   probe.wait_until(fetch, cond, "what", timeout=None) same for any fetch() (e.g. probe.list(...))
   probe.stays(obj, cond, "what", seconds=5)          negative cases: cond must hold the whole time
+  probe.logs(pod) -> text                  a probe pod's log ("" when none yet), recorded as evidence
+  probe.wait_for_log(pod, marker, "what")  poll the log until it has marker; when it never does, the pod's
+                                           command did not run: CannotRun (error), or WaitTimeout (failed)
+                                           with cannot_run=False
   probe.also_clean(api_version, kind)      at the end also delete objects of a kind that controllers made
                                            for the probe (e.g. Kueue Workloads); everything the probe
                                            created is deleted one by one, then the namespace
-  From probe.py: condition(obj, type), has_condition(obj, type, status="True", reason=None),
-  pod_manifest(name, claims=None, requests=None, labels=None) (pause pod tolerating all taints),
-  pod_scheduled(pod), pod_unschedulable(pod), claim_allocation(claim), parse_quantity("500m"),
+  Manifests (probe.py): pod_manifest(name, claims=None, requests=None, labels=None) (pause pod),
+  command_pod(name, "shell script" or [argv], image=SHELL_IMAGE, ports=[8080], labels, annotations,
+  requests, claims, restart_policy, runtime_class), claim_manifest(name, device_class, count=None,
+  selectors=None), claim_template_manifest(...), TOLERATE_ALL (every probe pod tolerates every taint).
+  Predicates: condition(obj, type), has_condition(obj, type, status="True", reason=None), pod_scheduled(pod),
+  pod_unschedulable(pod, because=None) (because=CLAIMS_REFUSED: refused for its DRA claim),
+  claim_allocation(claim), denied_by_webhook(api_error), parse_quantity("500m"),
   selector_matches(label_selector, labels), short_state(obj)
+
+Endpoints that are not Kubernetes objects (endpoints.py): a query API, an exporter, an OTLP receiver
+  endpoint(url=..., service="ns/name:port", option="...")   URL from the controller, or service proxy
+  Endpoint.service(ns, name, port, path), Endpoint.pod(ns, name, port, path), parse_service(text, option)
+  ep.get_text(cluster, path, accept=...), ep.get_json(cluster, path, query=...) (EndpointError unless 2xx),
+  ep.post_json(cluster, path, body) -> (status, answer), ep.location(path) (for evidence)
+  EndpointError is a ClusterError: uncaught it makes the part "could not run".
+  Check modules never import client.py: the client's text API (cluster.get_text, pod_log, raw) is reached
+  through the probe and endpoints.
 
 Reading the cluster (records evidence)
   check.cluster                            client.Cluster: get/list/iter_list/create/patch/delete/path

@@ -15,6 +15,13 @@ Namespaces are named <prefix>-<check>-<random> and labelled:
     k8s-ai-conformance/created=<epoch>, k8s-ai-conformance/expires=<epoch>
 A probe never works past its `expires` time (waits are clamped to it), so garbage collection can
 delete every probe object whose `expires` has passed without touching a concurrent live run.
+
+Fixtures, so a check module reads as its requirement:
+    probe.logs(pod), probe.wait_for_log(pod, "MARK=", "what")   pod logs through the client's text API
+    command_pod(name, "sh script", image=SHELL_IMAGE, ports=[8080], labels=..., annotations=..., restart_policy=...)
+    pod_manifest(name, claims=..., requests=...)                 pause pod; both tolerate TOLERATE_ALL
+    claim_manifest(name, device_class, count=None, selectors=None), claim_template_manifest(...)
+    pod_unschedulable(pod, because=CLAIMS_REFUSED), denied_by_webhook(api_error)   mechanism-specific refusals
 """
 
 from __future__ import absolute_import, division, print_function
