@@ -18,7 +18,11 @@ description:
     created and scheduled.
   - Negative case - a Job asking for more than the ClusterQueue (and every queue it could borrow from) holds stays
     suspended, its Workload is not admitted, and NONE of its pods is ever created. It is queued on a probe-owned
-    ClusterQueue, so a refused Job never holds back other users' workloads in a real (StrictFIFO) queue.
+    ClusterQueue, so a refused Job never holds back other users' workloads in a real (StrictFIFO) queue. The
+    refusal must be Kueue's own (its Workload evaluated, C(QuotaReserved=False)) - a Job created suspended
+    also stays suspended with no Kueue at all.
+  - Established CRDs alone are not gang scheduling - with Kueue's controller stopped both cases fail and the
+    check is Not Implemented (not Partially).
   - The Jobs, their Workloads and the LocalQueue live in the probe namespace and are deleted with it.
 version_added: 0.1.0
 author: k8s_ai.conformance developers (@k8s-ai-conformance)

@@ -18,6 +18,9 @@ description:
     allocated device and the claim is reserved for both (software sharing). With device plugins only - two pods
     requesting the shared/partition resource are both scheduled.
   - Optional positive case - a claim selecting a partition device (e.g. a MIG device) is allocated.
+  - No negative case - sharing is opt-in (a pod that does not ask to share is not refused anything), and that
+    separate claims never share a device is the negative case of C(secure_accelerator_access).
+  - A sharing mechanism that is exposed (static part) but never observed sharing is Not Implemented.
   - N/A only when the cluster has no accelerator at all, or when no sharing mechanism is found and
     I(not_applicable_reason) states why the accelerators do not support sharing.
 version_added: 0.1.0

@@ -16,6 +16,8 @@ description:
     profile, SR-IOV virtual function, vGPU product names) or device-plugin resources / node labels for vGPU.
   - Positive case - a ResourceClaim whose CEL selector picks the virtual device attribute is allocated and its pod
     scheduled (device plugins - a pod requesting the vGPU resource is scheduled).
+  - No negative case - allocation exclusivity of virtual devices is the same DRA mechanism whose refusal
+    C(secure_accelerator_access) proves; virtual devices published but never allocated are Not Implemented.
   - N/A only when the cluster has no accelerator at all, or when none is virtual and I(not_applicable_reason) states
     why the accelerators do not support virtualization; otherwise Not Implemented.
 version_added: 0.1.0
