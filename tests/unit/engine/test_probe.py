@@ -192,3 +192,63 @@ def test_open_waits_for_the_default_service_account_but_never_fails_on_it():
     gets = [p for m, p in cluster.log if m == "GET" and p.endswith("/serviceaccounts/default")]
     assert len(gets) >= 5 and gets[0] == "/api/v1/namespaces/%s/serviceaccounts/default" % probe.namespace
     probe.close()
+
+
+def test_command_pod_and_claim_manifests():
+    pod = pr.command_pod("srv", "exec httpd -f -p 8080", ports=[8080, {"name": "m", "containerPort": 9090}],
+                         labels={"app": "srv"}, annotations={"a": "b"}, runtime_class="gvisor",
+                         claims={"gpu": {"resourceClaimName": "c"}})
+    container = pod["spec"]["containers"][0]
+    assert container["command"] == ["sh", "-c", "exec httpd -f -p 8080"] and container["image"] == pr.SHELL_IMAGE
+    assert container["ports"] == [{"containerPort": 8080}, {"name": "m", "containerPort": 9090}]
+    assert container["resources"]["requests"] == {"cpu": "10m", "memory": "16Mi"}
+    assert container["resources"]["claims"] == [{"name": "gpu"}]
+    assert pod["spec"]["tolerations"] == pr.TOLERATE_ALL and pod["spec"]["tolerations"] is not pr.TOLERATE_ALL
+    assert pod["spec"]["runtimeClassName"] == "gvisor" and pod["metadata"]["annotations"] == {"a": "b"}
+    assert pr.command_pod("p", ["/pause"], image=pr.PROBE_IMAGE)["spec"]["containers"][0]["command"] == ["/pause"]
+    claim = pr.claim_manifest("c", "gpu.example.com", count=2, selectors=['device.driver == "x"'])
+    exactly = claim["spec"]["devices"]["requests"][0]["exactly"]
+    assert claim["kind"] == "ResourceClaim" and exactly == {
+        "deviceClassName": "gpu.example.com", "allocationMode": "ExactCount", "count": 2,
+        "selectors": [{"cel": {"expression": 'device.driver == "x"'}}]}
+    assert pr.claim_manifest("c", "d")["spec"]["devices"]["requests"][0]["exactly"] == {"deviceClassName": "d"}
+    template = pr.claim_template_manifest("t", "d")
+    assert template["kind"] == "ResourceClaimTemplate" and template["spec"]["spec"]["devices"]["requests"]
+
+
+class LogCluster(FakeCluster):
+    def __init__(self, log):
+        super().__init__()
+        self.pod_log_text = log
+
+    def _send(self, method, url_path, headers, body):
+        if url_path.split("?")[0].endswith("/log"):
+            self.log.append((method, url_path))
+            if self.pod_log_text is None:
+                return 400, b'{"kind":"Status","message":"container \\"probe\\" is waiting to start"}'
+            return 200, self.pod_log_text.encode()
+        return super()._send(method, url_path, headers, body)
+
+
+def test_pod_logs_and_waiting_for_a_log_line():
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import CannotRun
+
+    cluster = LogCluster("starting\nRESULT=open\n")
+    with pr.Probe(cluster, "x", Evidence(), timeout=1, poll_interval=0.05) as probe:
+        assert probe.logs("client") == "starting\nRESULT=open\n"
+        assert "RESULT=open" in probe.wait_for_log({"metadata": {"name": "client"}}, "RESULT=", "client result")
+        cluster.pod_log_text = None  # the container never started: the command did not run
+        with pytest.raises(CannotRun, match="left no 'RESULT=' line in its log .no real container ran"):
+            probe.wait_for_log("client", "RESULT=", "client result", timeout=0.2)
+        with pytest.raises(pr.WaitTimeout):  # where a missing line is the capability failing
+            probe.wait_for_log("client", "RESULT=", "client result", timeout=0.2, cannot_run=False)
+    assert any(e["title"] == "log of pod client" for e in probe.evidence.entries)
+
+
+def test_denied_by_webhook_tells_the_operator_from_the_schema():
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError
+
+    webhook = ApiError("x", 400, body={"message": 'admission webhook "vjobset.kb.io" denied the request: bad'})
+    schema = ApiError("x", 422, body={"message": 'JobSet "x" is invalid: spec.replicatedJobs: Required value'})
+    broken = ApiError("x", 500, body={"message": 'Internal error occurred: failed calling webhook "vjobset"'})
+    assert pr.denied_by_webhook(webhook) and not pr.denied_by_webhook(schema) and not pr.denied_by_webhook(broken)
