@@ -175,11 +175,9 @@ def plugin_isolated(check, probe, node):
     resource = check.facts["resource"]
     with_device = probe.create(pinned(pod_manifest("with-device", requests={resource: 1}), node))
     probe.wait_for(with_device, pod_scheduled, "pod with-device (%s: 1) scheduled" % resource)
-    bare = probe.create(pinned(pod_manifest("no-device"), node))
-    bare = probe.wait_for(bare, pod_scheduled, "pod no-device scheduled")
-    asks = [c for c in bare["spec"]["containers"] if resource in (c.get("resources") or {}).get("limits", {})]
-    check.require(not asks, "pod no-device was given %s" % resource)
-    return "pod with-device scheduled with %s: 1; pod no-device holds none" % resource
+    # A device plugin's allocation is visible only inside the container, so that a pod without the resource
+    # gets no device is not claimed here (reading back the spec we wrote would prove nothing).
+    return "pod with-device scheduled on %s with %s: 1 (device-plugin accounting)" % (node, resource)
 
 
 def plugin_over_allocation(check, probe, node):
