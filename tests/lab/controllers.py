@@ -1,6 +1,12 @@
-"""Attach the real Kueue and JobSet controllers (host processes) to the lab.
+"""Attach the real Kueue and JobSet controllers to the lab.
 
-The components' manifests are what a cluster gets (applied by our roles, or here by the lab itself
+With real nodes (the default lab), the controllers run as what the release manifests (applied by our
+roles, or here with `install=True`) make them: Deployments whose pods run on a real node from images
+built here under their upstream names (tests/lab/realnodes.py), webhooks reached the normal way
+(Service -> endpoints -> pod IP). `attach` then only waits until they serve.
+
+Without real nodes (`--real-nodes 0`: the control plane and kwok only), the host-process mode below
+stands in: the components' manifests are what a cluster gets (applied by our roles, or here by the lab itself
 with `install=True`); their Deployments "run" on kwok nodes, where no container runs. The real
 controller binaries run here instead, configured from the very ConfigMap the manifests (or a role)
 put in the cluster, with only what a host process needs changed: loopback addresses for the webhook,
@@ -156,9 +162,64 @@ def _webhooks_ready(name):
     return lab._port_open(443, CONTROLLERS[name]["services"][next(iter(CONTROLLERS[name]["services"]))])
 
 
+def pods_mode(state):
+    return bool(state.get("real_nodes"))
+
+
+def deployment_path(name):
+    spec = CONTROLLERS[name]
+    return "/apis/apps/v1/namespaces/%s/deployments/%s-controller-manager" % (spec["namespace"], name)
+
+
+def _serving_as_pod(name):
+    """Deployment Available, webhook CA injected, and the webhook Service has a ready endpoint."""
+    api = lab.Api()
+    spec = CONTROLLERS[name]
+    deployment = api.get(deployment_path(name))[1]
+    status = deployment.get("status") or {}
+    if not status.get("availableReplicas") or status.get("observedGeneration") != deployment["metadata"]["generation"]:
+        return False
+    for kind, config in (("validatingwebhookconfigurations", spec["webhooks"][0]),
+                         ("mutatingwebhookconfigurations", spec["webhooks"][1])):
+        obj = api.get("/apis/admissionregistration.k8s.io/v1/%s/%s" % (kind, config))[1]
+        if not all(w["clientConfig"].get("caBundle") for w in obj["webhooks"]):
+            return False
+    service = next(iter(spec["services"]))
+    slices = api.get("/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?labelSelector="
+                     "kubernetes.io%%2Fservice-name%%3D%s" % (spec["namespace"], service))[1]["items"]
+    return any((e.get("conditions") or {}).get("ready") for s in slices for e in s.get("endpoints") or [])
+
+
+def scale(name, replicas):
+    lab.Api().request("PATCH", deployment_path(name) + "/scale", json.dumps({"spec": {"replicas": replicas}}),
+                      content_type="application/merge-patch+json")
+
+
+def wait_serving(name, timeout=180):
+    lab._wait("%s Deployment available and its webhooks served" % name, lambda: _serving_as_pod(name), timeout, 1)
+
+
+def wait_stopped(name, timeout=60):
+    spec = CONTROLLERS[name]
+
+    def gone():
+        pods = lab.Api().get("/api/v1/namespaces/%s/pods" % spec["namespace"])[1]["items"]
+        return not [p for p in pods if p["metadata"]["name"].startswith(name + "-controller-manager")]
+    lab._wait("%s controller pods gone" % name, gone, timeout, 0.5)
+
+
 def attach(state, install_manifests=True, install=None, names=("jobset", "kueue")):
     if install is not None:
         install_manifests = install
+    if pods_mode(state):
+        for name in names:
+            if install_manifests:
+                globals()["install"](name)
+        for name in names:
+            wait_serving(name)
+            lab.log("%s serving as a pod (logs: kubectl logs -n %s deploy/%s-controller-manager)"
+                    % (name, CONTROLLERS[name]["namespace"], name))
+        return
     lab_kubeconfig = lab.write_kubeconfig(os.path.join(lab.LAB, "controllers.kubeconfig"), "controllers")
     api = lab.Api()
     for name in names:

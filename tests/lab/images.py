@@ -138,13 +138,11 @@ def base_layer():
     return layer
 
 
-def binary_image(path, ref, binary, name, args=None, extra=None):
+def binary_image(path, ref, binary, name, args=None, user=None):
     """One static binary at /<name> as the entrypoint (pause, CoreDNS, controllers)."""
     layer = base_layer()
     layer.add_file(name, source=binary)
-    for image_path, source in (extra or {}).items():
-        layer.add_file(image_path, source=source)
-    return write_image(path, ref, [layer], entrypoint=["/" + name], cmd=args)
+    return write_image(path, ref, [layer], entrypoint=["/" + name], cmd=args, user=user)
 
 
 BUSYBOX = "/bin/busybox"

@@ -366,9 +366,6 @@ def start_control_plane(state):
         "--kubelet-client-certificate=" + pk("apiserver-kubelet-client.crt"),
         "--kubelet-client-key=" + pk("apiserver-kubelet-client.key"),
         "--kubelet-preferred-address-types=InternalIP",
-        # Webhooks and aggregated APIs are dialled at their endpoints (pod IPs, routed to the real nodes),
-        # not at ClusterIPs: the host runs no kube-proxy.
-        "--enable-aggregator-routing=true",
         "--requestheader-client-ca-file=" + pk("ca.crt"), "--requestheader-allowed-names=front-proxy-client",
         "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
         "--requestheader-extra-headers-prefix=X-Remote-Extra-",
@@ -376,7 +373,11 @@ def start_control_plane(state):
         "--proxy-client-key-file=" + pk("front-proxy-client.key"),
         "--enable-priority-and-fairness=false", "--max-requests-inflight=2000",
         "--max-mutating-requests-inflight=1000", "--v=1",
-    ])
+    ] + ([
+        # Webhooks and aggregated APIs are dialled at their endpoints (pod IPs, routed to the real nodes),
+        # not at ClusterIPs: the host runs no kube-proxy. (The endpoint resolver refuses ExternalName
+        # Services, which the host-process controllers of a lab without real nodes need.)
+        "--enable-aggregator-routing=true"] if state.get("real_nodes_wanted") else []))
     api = Api()
     _wait("kube-apiserver /readyz", lambda: api.get("/readyz")[0] == 200, 90)
     ctrl_kubeconfig = write_kubeconfig(os.path.join(LAB, "controller-manager.kubeconfig"), "controller-manager")
@@ -560,10 +561,10 @@ def cmd_up(args):
                   "mirror_url": "http://127.0.0.1:%d" % PORTS["mirror"],
                   "gpu_nodes": args.gpu_nodes, "gpus_per_node": args.gpus_per_node, "cpu_nodes": args.cpu_nodes})
     _save(state)
+    state["real_nodes_wanted"] = args.real_nodes
     write_kubeconfig(KUBECONFIG, "admin")
     start_control_plane(state)
     populate(args.gpu_nodes, args.gpus_per_node, args.cpu_nodes)
-    state["real_nodes_wanted"] = args.real_nodes
     realnodes.up(sys.modules[__name__], state, args.real_nodes)
     start_mirror(state)
     write_inventory(state)
@@ -607,6 +608,16 @@ def cmd_status(_args):
 def cmd_stop(args):
     """Stop one component but remember how it was started (tests of broken states)."""
     state = _state()
+    import controllers  # noqa: PLC0415
+    if args.name in controllers.CONTROLLERS and controllers.pods_mode(state):
+        # A controller that runs as a pod is stopped the way an operator would: its Deployment scaled to 0.
+        replicas = Api().get(controllers.deployment_path(args.name) + "/scale")[1]["spec"].get("replicas") or 1
+        state.setdefault("stopped", {})[args.name] = {"replicas": replicas}
+        _save(state)
+        controllers.scale(args.name, 0)
+        controllers.wait_stopped(args.name)
+        log("stopped %s (Deployment scaled to 0)" % args.name)
+        return
     entry = state["processes"].get(args.name)
     if not entry:
         raise SystemExit("lab: %s is not running (running: %s)" % (args.name, ", ".join(sorted(state["processes"]))))
@@ -621,6 +632,13 @@ def cmd_start(args):
     entry = state.get("stopped", {}).pop(args.name, None)
     if not entry:
         raise SystemExit("lab: %s was not stopped with `lab.py stop`" % args.name)
+    if "replicas" in entry:
+        import controllers  # noqa: PLC0415
+        _save(state)
+        controllers.scale(args.name, entry["replicas"])
+        controllers.wait_serving(args.name)
+        log("started %s (Deployment scaled to %d)" % (args.name, entry["replicas"]))
+        return
     env = {"KUBECONFIG": os.path.join(LAB, "controllers.kubeconfig")} if args.name in ("kueue", "jobset") else None
     _start(state, args.name, entry["argv"], env=env)
     state["processes"][args.name].update({k: v for k, v in entry.items() if k not in ("pid", "argv")})

@@ -14,9 +14,11 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import images
+import registry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BRIDGE = "k8slab0"
@@ -25,6 +27,7 @@ NODE_SUBNET = "172.31.250.0/24"
 CLUSTER_CIDR = "10.250.0.0/16"     # pods of the real nodes (kwok's simulated pods use 10.244.0.0/16)
 DNS_IP = "10.96.0.10"
 REAL_LABEL = "lab.k8s-ai-conformance.io/real-node"
+REGISTRY_PORT = 38500              # tests/lab/registry.py on HOST_IP: the nodes' mirror for every image host
 DRA_DRIVER = "gpu.example.com"     # the DRA example driver's default driver name (and DeviceClass)
 DRA_DEVICES_PER_NODE = 4
 PODMAN = ["podman", "--cgroup-manager=cgroupfs", "--runtime", "/usr/sbin/runc"]
@@ -53,14 +56,18 @@ def pod_subnet(index):
     return "10.250.%d.0/24" % index
 
 
-def _run(argv, check=True, quiet=False, **kwargs):
+EMPTY = subprocess.CompletedProcess([], 0, "", "")
+
+
+def _run(argv, check=True, **kwargs):
+    """Run a command; on failure stop the lab with its message (check) or return None."""
     result = subprocess.run(argv, capture_output=True, text=True, **kwargs)
-    if check and result.returncode != 0:
+    if result.returncode == 0:
+        return result
+    if check:
         raise SystemExit("lab: %s failed (%d): %s" % (" ".join(argv), result.returncode,
                                                       (result.stderr or result.stdout).strip()[-800:]))
-    if not quiet and result.returncode != 0:
-        return None
-    return result
+    return None
 
 
 # ---------------------------------------------------------------- prerequisites and builds
@@ -186,9 +193,15 @@ def build_images(lab):
         extra(out)
 
 
-def extra_images(_lab):
-    """Hooks for images of the stack (controllers, exporters), added by later parts of the lab."""
-    return []
+def extra_images(lab):
+    """The controllers the release manifests run, from the binaries the lab built, under the manifests'
+    image names; USER 65532 as upstream's distroless images (the manifests set runAsNonRoot)."""
+    v = lab.versions()
+    controllers = {"kueue": "registry.k8s.io/kueue/kueue:%s" % v["KUEUE_VERSION"],
+                   "jobset": "registry.k8s.io/jobset/jobset:%s" % v["JOBSET_VERSION"]}
+    return [lambda out, n=name, ref=ref: images.binary_image(os.path.join(out, n + ".tar"), ref,
+                                                            os.path.join(lab.BIN, n), "manager", user="65532:65532")
+            for name, ref in controllers.items()]
 
 
 def image_dir(lab):
@@ -202,7 +215,7 @@ def _netns(index):
 
 
 def network_up(count):
-    if not _run(["ip", "link", "show", BRIDGE], check=False, quiet=True):
+    if not _run(["ip", "link", "show", BRIDGE], check=False):
         _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
         _run(["ip", "addr", "add", HOST_IP + "/24", "dev", BRIDGE])
     _run(["ip", "link", "set", BRIDGE, "up"])
@@ -226,13 +239,13 @@ def network_up(count):
 
 
 def network_down():
-    for ns in _run(["ip", "netns", "list"]).stdout.split("\n"):
+    for ns in (_run(["ip", "netns", "list"], check=False) or EMPTY).stdout.split("\n"):
         name = ns.split(" ")[0]
         if name.startswith("k8s-ai-lab-"):
             _run(["ip", "netns", "delete", name], check=False)
-    for line in _run(["ip", "route", "show", "10.250.0.0/16"], check=False).stdout.splitlines():
+    for line in (_run(["ip", "route", "show", "root", CLUSTER_CIDR], check=False) or EMPTY).stdout.splitlines():
         _run(["ip", "route", "del"] + line.split()[:1], check=False)
-    _run(["ip", "link", "delete", BRIDGE], check=False, quiet=True)
+    _run(["ip", "link", "delete", BRIDGE], check=False)
 
 
 # ---------------------------------------------------------------- node files
@@ -289,6 +302,11 @@ def prepare_node(lab, index):
     _write(os.path.join(etc, "containerd", "config.toml"), CONTAINERD_CONFIG % {"pause": IMAGES["pause"]})
     _write(os.path.join(etc, "containerd", "runsc.toml"), RUNSC_CONFIG)
     _write(os.path.join(etc, "cni", "net.d", "10-lab.conflist"), json.dumps(_cni(index), indent=2))
+    for host in registry_hosts(lab):
+        upstream = "https://registry-1.docker.io" if host == "docker.io" else "https://" + host
+        _write(os.path.join(etc, "containerd", "certs.d", host, "hosts.toml"),
+               'server = "%s"\n\n[host."http://%s:%d"]\n  capabilities = ["pull", "resolve"]\n'
+               % (upstream, HOST_IP, REGISTRY_PORT))
     _write(os.path.join(etc, "lab", "entry.sh"), ENTRY % {
         "name": name, "ip": node_ip(index), "labels": "%s=true" % REAL_LABEL, "driver": DRA_DRIVER,
         "devices": DRA_DEVICES_PER_NODE}, 0o755)
@@ -376,6 +394,10 @@ state = "/run/containerd"
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
 
+[plugins.'io.containerd.cri.v1.images'.registry]
+  # hosts.toml per registry host: the lab's registry first (tests/lab/registry.py)
+  config_path = "/etc/containerd/certs.d"
+
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = "%(pause)s"
 """
@@ -414,10 +436,17 @@ ctr -n k8s.io images label registry.k8s.io/pause:3.10 io.cri-containerd.pinned=p
 kubelet --config=/etc/kubernetes/kubelet.yaml --kubeconfig=/etc/kubernetes/kubelet.kubeconfig \
   --hostname-override=%(name)s --node-ip=%(ip)s --node-labels=%(labels)s --v=1 >>$logs/kubelet.log 2>&1 &
 kube-proxy --config=/etc/kubernetes/kube-proxy.yaml --v=1 >>$logs/kube-proxy.log 2>&1 &
-NODE_NAME=%(name)s dra-example-kubeletplugin --kubeconfig=/etc/kubernetes/kubelet.kubeconfig \
-  --cdi-root=/var/run/cdi --num-devices=%(devices)d --driver-name=%(driver)s >>$logs/dra-plugin.log 2>&1 &
+# The DRA plugin registers with the kubelet through its plugin directories; it is restarted when it stops
+# (it exits when the kubelet is not there yet or restarts), as a DaemonSet would restart it.
+mkdir -p /var/lib/kubelet/plugins_registry /var/lib/kubelet/plugins
+essential="$(jobs -p)"
+(while true; do
+  NODE_NAME=%(name)s dra-example-kubeletplugin --kubeconfig=/etc/kubernetes/kubelet.kubeconfig \
+    --cdi-root=/var/run/cdi --num-devices=%(devices)d --driver-name=%(driver)s >>$logs/dra-plugin.log 2>&1
+  sleep 2
+done) &
 trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' TERM INT
-wait -n
+wait -n $essential
 echo "a node process exited: $(jobs -l)" >>$logs/entry.log
 exit 1
 """
@@ -458,7 +487,7 @@ def restore_sysctls(state):
 
 def start_node(lab, index):
     name, root = prepare_node(lab, index)
-    _run(PODMAN + ["rm", "-f", "-t", "5", name], check=False, quiet=True)
+    _run(PODMAN + ["rm", "-f", "-t", "5", name], check=False)
     _run(PODMAN + [
         "run", "-d", "--name", name, "--hostname", name, "--privileged", "--cgroupns=private",
         "--network", "ns:/run/netns/" + _netns(index), "--label", "k8s-ai-conformance-lab=node",
@@ -469,6 +498,22 @@ def start_node(lab, index):
     return name
 
 
+def registry_dir(lab):
+    return os.path.join(lab.LAB, "registry")
+
+
+def registry_hosts(lab):
+    with open(os.path.join(registry_dir(lab), "catalog.json")) as handle:
+        return sorted(json.load(handle))
+
+
+def start_registry(lab, state):
+    registry.prepare(image_dir(lab), registry_dir(lab))
+    lab._start(state, "registry", [sys.executable, os.path.join(HERE, "registry.py"), "serve", registry_dir(lab),
+                                   HOST_IP, str(REGISTRY_PORT)])
+    lab._wait("image registry on %s:%d" % (HOST_IP, REGISTRY_PORT), lambda: lab._port_open(REGISTRY_PORT, HOST_IP), 15)
+
+
 def up(lab, state, count):
     """Start `count` real nodes and the cluster add-ons they need; wait until they are Ready."""
     if count <= 0:
@@ -477,6 +522,7 @@ def up(lab, state, count):
     save_sysctls(lab, state)
     lab._save(state)
     network_up(count)
+    start_registry(lab, state)
     names = [start_node(lab, i) for i in range(count)]
     state["real_nodes"] = names
     lab._save(state)
@@ -490,7 +536,7 @@ def wait_ready(lab, api, names, timeout=180):
     def ready():
         for name in names:
             node = api.get("/api/v1/nodes/" + name, ok=(200, 404))[1]
-            if not (isinstance(node, dict) and _ready(node)):
+            if not _ready(node):
                 return False
         pods = api.get("/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns")[1]["items"]
         return any(_ready(p) for p in pods)
@@ -498,7 +544,9 @@ def wait_ready(lab, api, names, timeout=180):
 
 
 def _ready(obj):
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))
+    status = obj.get("status") if isinstance(obj, dict) and obj.get("kind") != "Status" else None
+    return isinstance(status, dict) and any(c["type"] == "Ready" and c["status"] == "True"
+                                            for c in status.get("conditions") or [])
 
 
 def restart_node(lab, name, timeout=180):
@@ -510,11 +558,11 @@ def restart_node(lab, name, timeout=180):
 def down(lab, state):
     names = set(state.pop("real_nodes", []) or [])
     listed = _run(PODMAN + ["ps", "-a", "--filter", "label=k8s-ai-conformance-lab=node", "--format", "{{.Names}}"],
-                  check=False, quiet=True) if shutil.which("podman") else None
+                  check=False) if shutil.which("podman") else None
     if listed:
         names.update(n for n in listed.stdout.split() if n)
     for name in sorted(names):
-        _run(PODMAN + ["rm", "-f", "-t", "5", name], check=False, quiet=True)
+        _run(PODMAN + ["rm", "-f", "-t", "5", name], check=False)
     network_down()
     restored = restore_sysctls(state)
     if restored:
