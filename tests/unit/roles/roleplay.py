@@ -38,6 +38,17 @@ def load(path):
         return yaml.safe_load(handle)
 
 
+def load_env(path):
+    out = {}
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                name, value = line.split("=", 1)
+                out[name.strip()] = value.strip().strip('"')
+    return out
+
+
 def defaults(role):
     return load(os.path.join(REPO, "roles", role, "defaults", "main.yml"))
 

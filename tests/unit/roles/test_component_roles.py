@@ -1,26 +1,25 @@
-"""Offline tests of the component roles (no cluster): variables, artifact fetching, templating.
+"""Offline tests of the component roles (no cluster): variables, the shared role shape, checksum resolution,
+artifact fetching and templating.
 
 The roles' cluster-facing tasks are exercised on the lab (molecule/lab); here each role's offline task files
-(fetch, render, values) run through ansible-playbook against a throw-away file:// mirror, and the results are
-dumped to JSON and asserted on.
+(fetch, render, values) run through one ansible-playbook against a throw-away file:// mirror laid out as
+tests/lab/mirror/build.py lays out the lab's (a SHA256SUMS per directory, no <file>.sha256 read), and the results
+are dumped to JSON and asserted on. The Helm roles against the real charts' values: test_helm_charts.py.
 """
 
+import glob
 import hashlib
-import io
-import json
 import os
-import subprocess
-import sys
-import tarfile
 import textwrap
 
 import pytest
+import roleplay as rp
 import yaml
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+REPO = rp.REPO
 ROLES = ("kueue", "jobset", "gateway_api", "dra_driver", "otel_collector", "accelerator_metrics", "metrics_adapter")
 HELM_ROLES = ("dra_driver", "otel_collector", "accelerator_metrics", "metrics_adapter")
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+SHARED = "k8s_ai.conformance.component_common"
 
 KUEUE_CONFIG = textwrap.dedent("""\
     apiVersion: config.kueue.x-k8s.io/v1beta2
@@ -33,331 +32,327 @@ KUEUE_CONFIG = textwrap.dedent("""\
       frameworks:
       - "batch/job"
     """)
+KUEUE_VERSION = rp.defaults("kueue")["kueue_version"]
+JOBSET_VERSION = rp.defaults("jobset")["jobset_version"]
+GATEWAY_API_VERSION = rp.defaults("gateway_api")["gateway_api_version"]
+EG_VERSION = rp.defaults("gateway_api")["gateway_api_implementation_version"]
+KUEUE_IMAGE = "registry.k8s.io/kueue/kueue:" + KUEUE_VERSION
+KUEUE_MANIFEST = yaml.safe_dump_all([
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kueue-system"}},
+    {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+     "metadata": {"name": "clusterqueues.kueue.x-k8s.io"}, "spec": {"group": "kueue.x-k8s.io", "versions": [{"name": "v1beta2"}]}},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kueue-manager-config", "namespace": "kueue-system"},
+     "data": {"controller_manager_config.yaml": KUEUE_CONFIG}},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kueue-controller-manager", "namespace": "kueue-system"},
+     "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "manager", "image": KUEUE_IMAGE}]}}}},
+    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+     "metadata": {"name": "kueue-validating-webhook-configuration"}},
+])
+JOBSET_MANIFEST = yaml.safe_dump_all([
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "jobset-system"}},
+    {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "jobsets.jobset.x-k8s.io"}},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "jobset-controller-manager", "namespace": "jobset-system"},
+     "spec": {"template": {"spec": {"containers": [{"name": "manager", "image": "registry.k8s.io/jobset/jobset:x"}]}}}},
+])
+BUNDLE = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION, "gateway.networking.k8s.io/channel": "standard"}
 
 
-def _load(path):
-    with open(path) as handle:
-        return yaml.safe_load(handle)
+def _crd(name, group, annotations=None):
+    meta = {"name": name}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": meta, "spec": {"group": group}}
 
 
-@pytest.mark.parametrize("role", ROLES)
+# Gateway API >= 1.5: the standard bundle holds the safe-upgrades ValidatingAdmissionPolicy and its Binding.
+GATEWAY_BUNDLE = yaml.safe_dump_all([
+    _crd("gateways.gateway.networking.k8s.io", "gateway.networking.k8s.io", BUNDLE),
+    _crd("httproutes.gateway.networking.k8s.io", "gateway.networking.k8s.io", BUNDLE),
+    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+     "metadata": {"name": "safe-upgrades.gateway.networking.k8s.io", "annotations": BUNDLE}},
+    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+     "metadata": {"name": "safe-upgrades.gateway.networking.k8s.io", "annotations": BUNDLE}},
+])
+# An implementation manifest carrying its own copy of the bundle (Envoy Gateway's install.yaml does).
+ENVOY_GATEWAY = yaml.safe_dump_all([
+    _crd("gateways.gateway.networking.k8s.io", "gateway.networking.k8s.io", BUNDLE),
+    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+     "metadata": {"name": "safe-upgrades.gateway.networking.k8s.io", "annotations": BUNDLE}},
+    _crd("envoyproxies.gateway.envoyproxy.io", "gateway.envoyproxy.io"),
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "envoy-gateway-system", "annotations": {"x": "y"}}},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "envoy-gateway", "namespace": "envoy-gateway-system"}},
+])
+INFERENCE_V1 = yaml.safe_dump_all([_crd("inferencepools.inference.networking.k8s.io", "inference.networking.k8s.io")])
+INFERENCE_EXPERIMENTAL = yaml.safe_dump_all([
+    _crd("inferenceobjectives.inference.networking.x-k8s.io", "inference.networking.x-k8s.io")])
+GH = "github.com/kubernetes-sigs"
+
+
+# ---------------------------------------------------------------- static: variables and the shared shape
+
+@pytest.mark.parametrize("role", ROLES + ("gvisor",))
 def test_defaults_prefixed_and_mirrored_in_argument_specs(role):
-    defaults = _load(os.path.join(REPO, "roles", role, "defaults", "main.yml"))
-    specs = _load(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml"))["argument_specs"]["main"]["options"]
+    defaults = rp.defaults(role)
+    specs = rp.load(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml"))["argument_specs"]["main"]["options"]
     assert [k for k in defaults if not k.startswith(role + "_")] == []
-    assert set(defaults) == set(specs)
+    assert set(defaults) <= set(specs)
+    if role != "gvisor":  # gvisor documents optional inputs it does not default
+        assert set(defaults) == set(specs)
+        assert role + "_mirror_url" in defaults
     for name, spec in specs.items():
         assert set(spec) <= {"type", "default", "choices", "description", "elements", "required", "options"}, name
         assert spec.get("description"), name
-        if "default" in spec:
+        if "default" in spec and name in defaults:
             assert spec["default"] == defaults[name], name
-    for required in ("enabled", "state"):
-        assert role + "_" + required in defaults
-    assert role + "_mirror_url" in defaults
+    assert role + "_state" in defaults
+
+
+def test_shared_role_variables_prefixed_and_every_entry_point_documented():
+    defaults = rp.defaults("component_common")
+    specs = rp.load(os.path.join(REPO, "roles", "component_common", "meta", "argument_specs.yml"))["argument_specs"]
+    assert [k for k in defaults if not k.startswith("component_common_")] == []
+    tasks = {os.path.basename(p)[:-4] for p in glob.glob(os.path.join(REPO, "roles", "component_common", "tasks", "*.yml"))}
+    assert set(specs) == tasks - {"oci_pull"}
+    documented = set().union(*(spec["options"] for spec in specs.values()))
+    assert set(defaults) <= documented
+
+
+def _tasks(role):
+    for path in sorted(glob.glob(os.path.join(REPO, "roles", role, "tasks", "*.yml"))):
+        for task in _walk(rp.load(path) or []):
+            yield os.path.basename(path), task
+
+
+def _walk(tasks):
+    for task in tasks:
+        yield task
+        for key in ("block", "rescue", "always"):
+            yield from _walk(task.get(key, []))
+
+
+@pytest.mark.parametrize("role", ROLES + ("gvisor", "component_common"))
+def test_no_role_reads_a_sha256_file_beside_a_download(role):
+    # No upstream publishes <file>.sha256 (NGC, GitHub release assets, chart-releaser repos): nothing may expect one.
+    for name in glob.glob(os.path.join(REPO, "roles", role, "defaults", "*.yml")) + glob.glob(
+            os.path.join(REPO, "roles", role, "tasks", "*.yml")):
+        with open(name) as handle:
+            text = handle.read()
+        assert ".sha256" not in text.replace("SHA256SUMS", "").replace("<file>.sha256 files", ""), name
+    for filename, task in _tasks(role):
+        if "ansible.builtin.get_url" in task:
+            # only the shared fetch downloads (and gvisor, whose .sha512 files upstream does publish)
+            assert role in ("component_common", "gvisor"), (role, filename, task.get("name"))
+            assert "checksum" in task["ansible.builtin.get_url"], (role, filename, task.get("name"))
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_download_is_checksummed(role):
-    tasks_dir = os.path.join(REPO, "roles", role, "tasks")
-    for filename in os.listdir(tasks_dir):
-        for task in _load(os.path.join(tasks_dir, filename)) or []:
-            nested = [t for b in task.get("block", []) for t in b.get("block", [])]
-            for inner in [task] + task.get("block", []) + nested:
-                if "ansible.builtin.get_url" in inner:
-                    assert "checksum" in inner["ansible.builtin.get_url"], (role, filename, inner.get("name"))
+def test_fetching_goes_through_the_shared_role(role):
+    used = {t["ansible.builtin.include_role"]["tasks_from"] for _f, t in _tasks(role)
+            if t.get("ansible.builtin.include_role", {}).get("name") == SHARED}
+    if role in HELM_ROLES:
+        assert {"helm_chart", "helm_values", "helm_preflight", "helm_install", "helm_absent"} <= used
+        assert not os.path.exists(os.path.join(REPO, "roles", role, "templates", "unknown_values.j2"))
+    else:
+        assert "fetch" in used
+    for _f, task in _tasks(role):
+        assert "kubernetes.core.helm" not in task  # helm install/uninstall only in component_common
 
 
-def _sha256(data):
-    return hashlib.sha256(data).hexdigest()
+def test_wait_established_only_on_crds():
+    # A ValidatingAdmissionPolicy (Gateway API >= 1.5 bundles) never becomes Established: such waits list CRDs only.
+    for role in ROLES + ("component_common",):
+        for filename, task in _tasks(role):
+            module = task.get("kubernetes.core.k8s") or {}
+            if (module.get("wait_condition") or {}).get("type") == "Established":
+                definition = str(module["definition"])
+                assert ("CustomResourceDefinition" in definition or definition.strip("{} ").endswith("_crds")
+                        or definition.strip("{} ").endswith("chart_info.crds")), (role, filename, definition)
 
 
-def _publish(root, rel, data, checksum=True):
-    path = os.path.join(root, rel)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(data)
-    if checksum:
-        with open(path + ".sha256", "w") as handle:
-            handle.write("%s  %s\n" % (_sha256(data), os.path.basename(path)))
-
-
-def _chart(name, values):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for member, content in (
-            ("Chart.yaml", "apiVersion: v2\nname: %s\nversion: 1.0.0\n" % name),
-            ("values.yaml", yaml.safe_dump(values)),
-            ("charts/sub/values.yaml", "sub: true\n"),
-        ):
-            data = content.encode()
-            info = tarfile.TarInfo("%s/%s" % (name, member))
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-KUEUE_IMAGE = "registry.k8s.io/kueue/kueue:v0.19.1"
-KUEUE_MANIFEST = yaml.safe_dump_all(
-    [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kueue-system"}},
-        {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": "clusterqueues.kueue.x-k8s.io"},
-            "spec": {"group": "kueue.x-k8s.io", "versions": [{"name": "v1beta2"}]},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "kueue-manager-config", "namespace": "kueue-system"},
-            "data": {"controller_manager_config.yaml": KUEUE_CONFIG},
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "kueue-controller-manager", "namespace": "kueue-system"},
-            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "manager", "image": KUEUE_IMAGE}]}}},
-        },
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": "kueue-validating-webhook-configuration"},
-        },
-    ]
-).encode()
-
-CHART_VALUES = {
-    "dra_driver": {
-        "nvidiaDriverRoot": "/",
-        "resources": {"gpus": {"enabled": True}, "computeDomains": {"enabled": True}},
-        "kubeletPlugin": {"nodeSelector": {}, "tolerations": []},
-        "image": {"tag": ""},
-    },
-    "otel_collector": {
-        "mode": "",
-        "fullnameOverride": "",
-        "image": {"repository": ""},
-        "replicaCount": 1,
-        "clusterRole": {"create": False, "rules": []},
-        "config": {"receivers": {}},
-        "ports": {},
-    },
-    "accelerator_metrics": {
-        "serviceMonitor": {"enabled": True},
-        "nodeSelector": {},
-        "tolerations": [],
-        "service": {"annotations": {}, "port": 9400},
-        "podAnnotations": {},
-        "image": {"tag": "x"},
-    },
-    "metrics_adapter": {
-        "fullnameOverride": "",
-        "prometheus": {"url": "", "port": 9090, "path": ""},
-        "rules": {"default": True, "custom": [], "external": []},
-    },
-}
-CHART_PATHS = {
-    "dra_driver": "helm.ngc.nvidia.com/nvidia/charts/nvidia-dra-driver-gpu-25.8.0.tgz",
-    "otel_collector": "github.com/open-telemetry/opentelemetry-helm-charts/releases/download/"
-    "opentelemetry-collector-0.131.0/opentelemetry-collector-0.131.0.tgz",
-    "accelerator_metrics": "nvidia.github.io/dcgm-exporter/helm-charts/dcgm-exporter-4.4.1.tgz",
-    "metrics_adapter": "github.com/prometheus-community/helm-charts/releases/download/prometheus-adapter-5.1.0/"
-    "prometheus-adapter-5.1.0.tgz",
-}
-
+# ---------------------------------------------------------------- one playbook run over a file:// mirror
 
 @pytest.fixture(scope="module")
-def mirror(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("mirror"))
-    _publish(root, "github.com/kubernetes-sigs/kueue/releases/download/v0.19.1/manifests.yaml", KUEUE_MANIFEST)
-    for role, rel in CHART_PATHS.items():
-        _publish(root, rel, _chart(os.path.basename(rel).rsplit("-", 1)[0], CHART_VALUES[role]))
-    # A chart published without its checksum file.
-    _publish(root, "nochecksum/chart-1.0.0.tgz", _chart("chart", {"a": 1}), checksum=False)
-    return root
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("roles")
+    mirror, out, elsewhere = str(tmp / "mirror"), str(tmp / "out"), str(tmp / "elsewhere")
+    os.makedirs(out)
+    rp.publish(mirror, "%s/kueue/releases/download/%s/manifests.yaml" % (GH, KUEUE_VERSION), KUEUE_MANIFEST)
+    rp.publish(mirror, "%s/jobset/releases/download/%s/manifests.yaml" % (GH, JOBSET_VERSION), JOBSET_MANIFEST)
+    rp.publish(mirror, "%s/gateway-api/releases/download/%s/standard-install.yaml" % (GH, GATEWAY_API_VERSION), GATEWAY_BUNDLE)
+    rp.publish(mirror, "github.com/envoyproxy/gateway/releases/download/%s/install.yaml" % EG_VERSION, ENVOY_GATEWAY)
+    gaie = rp.defaults("gateway_api")["gateway_api_inference_extension_version"]
+    rp.publish(mirror, "%s/gateway-api-inference-extension/releases/download/%s/v1-manifests.yaml" % (GH, gaie), INFERENCE_V1)
+    rp.publish(mirror, "%s/gateway-api-inference-extension/releases/download/%s/experimental-manifests.yaml" % (GH, gaie),
+               INFERENCE_EXPERIMENTAL)
+    # A chart outside any mirror (pins apply), and one on the mirror that its SHA256SUMS does not list.
+    chart = rp.chart_archive("dcgm-exporter", {"values.yaml": "image: {tag: x}\nnodeSelector: {}\n", "Chart.yaml": "name: x\n"})
+    loose = rp.publish(elsewhere, "dcgm-exporter-4.8.2.tgz", chart)
+    unlisted = rp.publish(mirror, "unlisted/dcgm-exporter-4.8.2.tgz", chart, listed=False)
+    digest = rp.sha256(chart)
 
+    def fetch(role, name, **extra):
+        return rp.case(out, name, [rp.include(role, "fetch", **extra)])
 
-def _run(tmp_path, mirror, tasks, extra_vars=None):
-    playbook = tmp_path / "play.yml"
-    play = [
-        {
-            "hosts": "localhost",
-            "gather_facts": False,
-            "vars": dict(
-                {
-                    "k8s_ai_mirror_url": "file://" + mirror,
-                    "k8s_ai_download_dir": str(tmp_path / "cache"),
-                    "out": str(tmp_path / "out"),
-                },
-                **(extra_vars or {}),
-            ),
-            "tasks": tasks,
-        }
-    ]
-    playbook.write_text(yaml.safe_dump(play))
-    (tmp_path / "out").mkdir(exist_ok=True)
-    env = dict(
-        os.environ,
-        ANSIBLE_ROLES_PATH=os.path.join(REPO, "roles"),
-        ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
-    return subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", str(playbook)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=str(tmp_path),
-        timeout=300,
-        check=False,
-    )
-
-
-def _include(role, tasks_from, **extra):
-    task = {"ansible.builtin.include_role": {"name": role, "tasks_from": tasks_from}}
-    if extra:
-        task["vars"] = extra
-    return task
-
-
-def _dump(name, expression):
-    return {
-        "ansible.builtin.copy": {
-            "content": "{{ %s | to_json }}" % expression,
-            "dest": "{{ out }}/%s.json" % name,
-            "mode": "0644",
-        }
-    }
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory, mirror):
-    """One ansible-playbook run rendering every role's offline parts; returns the dumped facts."""
-    tmp_path = tmp_path_factory.mktemp("render")
+    dcgm = "accelerator_metrics"
     tasks = [
-        _include("kueue", "fetch"),
-        _include("kueue", "render"),
-        _dump("kueue_config", "kueue_config"),
-        _dump("kueue_objects", "kueue_objects"),
-        _dump("kueue_queues", "kueue_queue_objects"),
-        _dump("kueue_crds", "kueue_crds"),
-        _include("kueue", "render", kueue_wait_for_pods_ready_timeout="10m"),
-        _dump("kueue_objects_changed", "kueue_objects"),
+        rp.case(out, "kueue", [rp.include("kueue", "fetch"), rp.include("kueue", "render")],
+                {"config": "kueue_config", "objects": "kueue_objects", "queues": "kueue_queue_objects", "crds": "kueue_crds"}),
+        rp.case(out, "kueue-changed", [rp.include("kueue", "render", kueue_wait_for_pods_ready_timeout="10m")],
+                {"objects": "kueue_objects"}),
+        rp.case(out, "jobset", [rp.include("jobset", "fetch")], {"crds": "jobset_crds", "docs": "jobset_docs"}),
+        rp.case(out, "gateway", [rp.include("gateway_api", "fetch", gateway_api_inference_extension_enabled=True,
+                                            gateway_api_inference_extension_experimental=True)],
+                {k: "gateway_api_" + k for k in ("crds", "bundle_objects", "impl_crds", "impl_objects", "inference_docs")}),
+        # checksum resolution
+        rp.case(out, "pinned", [rp.include(dcgm, "fetch", accelerator_metrics_mirror_url="",
+                                           accelerator_metrics_chart_url="file://" + loose,
+                                           accelerator_metrics_chart_checksums={"4.8.2": digest},
+                                           accelerator_metrics_download_dir=str(tmp / "pinned"))],
+                {"chart": "accelerator_metrics_chart"}),
+        fetch(dcgm, "pinned-default-mismatch", accelerator_metrics_mirror_url="",
+              accelerator_metrics_chart_url="file://" + loose, accelerator_metrics_download_dir=str(tmp / "mismatch")),
+        fetch(dcgm, "pinned-other-version", accelerator_metrics_mirror_url="",
+              accelerator_metrics_chart_url="file://" + loose, accelerator_metrics_chart_version="9.9.9",
+              accelerator_metrics_download_dir=str(tmp / "other")),
+        fetch(dcgm, "mirror-unlisted", accelerator_metrics_chart_url="file://" + unlisted,
+              accelerator_metrics_download_dir=str(tmp / "unlisted")),
+        fetch(dcgm, "explicit-beats-mirror", accelerator_metrics_chart_url="file://" + unlisted,
+              accelerator_metrics_chart_checksum="sha256:" + digest, accelerator_metrics_download_dir=str(tmp / "explicit")),
+        fetch(dcgm, "explicit-wrong", accelerator_metrics_chart_url="file://" + unlisted,
+              accelerator_metrics_chart_checksum="sha256:" + "0" * 64, accelerator_metrics_download_dir=str(tmp / "wrong")),
+        fetch(dcgm, "explicit-malformed", accelerator_metrics_chart_checksum="0" * 64),
+        fetch("metrics_adapter", "unpinned-chart", metrics_adapter_mirror_url="",
+              metrics_adapter_download_dir=str(tmp / "nothing-downloaded")),
+        fetch("kueue", "unpinned-kueue", kueue_mirror_url="", kueue_download_dir=str(tmp / "nothing-downloaded")),
+        fetch("jobset", "unpinned-jobset", jobset_mirror_url=""),
+        fetch("gateway_api", "unpinned-gateway", gateway_api_mirror_url=""),
+        fetch("kueue", "kueue-mismatch", kueue_manifest_checksum="sha256:" + "0" * 64,
+              kueue_download_dir=str(tmp / "kueue-mismatch")),
     ]
-    for role in HELM_ROLES:
-        tasks += [_include(role, "fetch"), _include(role, "values"), _dump(role, role + "_chart_values")]
-    result = _run(tmp_path, mirror, tasks)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    out = tmp_path / "out"
-    return {p.stem: json.loads(p.read_text()) for p in out.iterdir()}
+    play_vars = {"k8s_ai_mirror_url": "file://" + mirror, "k8s_ai_download_dir": str(tmp / "cache")}
+    result = rp.run(tmp, tasks, play_vars)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    found = rp.results(out)
+    found["_nothing_downloaded"] = not os.path.exists(str(tmp / "nothing-downloaded"))
+    # A second run and a check-mode run of the same fetch/render: nothing changes.
+    again = rp.run(tmp, tasks[:4], play_vars)
+    check = rp.run(tmp, tasks[:4], play_vars, check=True)
+    found["_again"], found["_check"] = again, check
+    return found
 
 
-def test_kueue_configuration(rendered):
-    config = rendered["kueue_config"]
+def _recap(result):
+    line = [l for l in result.stdout.splitlines() if l.startswith("localhost")][-1]
+    return dict(part.split("=") for part in line.split(":", 1)[1].split())
+
+
+def test_second_run_and_check_mode_change_nothing(world):
+    for name in ("_again", "_check"):
+        assert world[name].returncode == 0, world[name].stdout[-3000:]
+        # (the test's own JSON dumps rewrite identical content: no change either)
+        assert _recap(world[name])["changed"] == "0", world[name].stdout[-3000:]
+
+
+def test_kueue_configuration(world):
+    config = world["kueue"]["config"]
     assert config["health"] == {"healthProbeBindAddress": ":8081"}  # release defaults kept
     assert "jobset.x-k8s.io/jobset" in config["integrations"]["frameworks"]
     assert config["waitForPodsReady"]["blockAdmission"] is True
     assert config["waitForPodsReady"]["timeout"] == "5m"
-    mapping = {"name": "nvidia.com/gpu", "deviceClassNames": ["gpu.nvidia.com"]}
-    assert config["resources"]["deviceClassMappings"] == [mapping]
+    assert config["resources"]["deviceClassMappings"] == [{"name": "nvidia.com/gpu", "deviceClassNames": ["gpu.nvidia.com"]}]
 
 
-def test_kueue_objects_carry_config_and_its_hash(rendered):
-    objects = rendered["kueue_objects"]
+def test_kueue_objects_carry_config_and_its_hash(world):
+    objects = world["kueue"]["objects"]
     assert not [o for o in objects if o["kind"] == "CustomResourceDefinition"]
     assert objects[0]["kind"] == "Namespace"
     configmap = next(o for o in objects if o["kind"] == "ConfigMap")
     text = configmap["data"]["controller_manager_config.yaml"]
-    assert yaml.safe_load(text) == rendered["kueue_config"]
+    assert yaml.safe_load(text) == world["kueue"]["config"]
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     annotation = deployment["spec"]["template"]["metadata"]["annotations"]["k8s-ai.io/config-sha256"]
     assert annotation == hashlib.sha256(text.encode()).hexdigest()
-    changed = next(o for o in rendered["kueue_objects_changed"] if o["kind"] == "Deployment")
+    changed = next(o for o in world["kueue-changed"]["objects"] if o["kind"] == "Deployment")
     assert changed["spec"]["template"]["metadata"]["annotations"]["k8s-ai.io/config-sha256"] != annotation
-    assert [c["metadata"]["name"] for c in rendered["kueue_crds"]] == ["clusterqueues.kueue.x-k8s.io"]
+    assert [c["metadata"]["name"] for c in world["kueue"]["crds"]] == ["clusterqueues.kueue.x-k8s.io"]
 
 
-def test_kueue_gpu_queues(rendered):
-    queues = {(o["kind"], o["metadata"]["name"]): o for o in rendered["kueue_queues"]}
-    cq = queues[("ClusterQueue", "ai-cluster-queue")]
-    group = cq["spec"]["resourceGroups"][0]
+def test_kueue_gpu_queues(world):
+    queues = {(o["kind"], o["metadata"]["name"]): o for o in world["kueue"]["queues"]}
+    group = queues[("ClusterQueue", "ai-cluster-queue")]["spec"]["resourceGroups"][0]
     assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu"]
     assert {r["name"]: r["nominalQuota"] for r in group["flavors"][0]["resources"]} == {
-        "cpu": "64",
-        "memory": "256Gi",
-        "nvidia.com/gpu": "8",
-    }
+        "cpu": "64", "memory": "256Gi", "nvidia.com/gpu": "8"}
     assert queues[("LocalQueue", "ai-queue")]["spec"]["clusterQueue"] == "ai-cluster-queue"
-    assert ("ResourceFlavor", "default-flavor") in queues
-    assert [o["kind"] for o in rendered["kueue_queues"]] == ["ResourceFlavor", "ClusterQueue", "LocalQueue"]
+    assert [o["kind"] for o in world["kueue"]["queues"]] == ["ResourceFlavor", "ClusterQueue", "LocalQueue"]
 
 
-def test_otel_collector_config(rendered):
-    values = rendered["otel_collector"]
-    config = values["config"]
-    assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
-    job = config["receivers"]["prometheus"]["config"]["scrape_configs"][0]
-    assert job["kubernetes_sd_configs"] == [{"role": "pod"}]
-    keep = job["relabel_configs"][0]
-    assert keep == {
-        "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
-        "action": "keep",
-        "regex": "true",
-    }
-    assert "$$1:$$2" in [r.get("replacement") for r in job["relabel_configs"]]
-    pipelines = config["service"]["pipelines"]
-    assert pipelines["traces"]["receivers"] == ["otlp"]
-    assert pipelines["metrics"]["receivers"] == ["otlp", "prometheus"]
-    assert pipelines["metrics"]["exporters"] == ["debug"] and "debug" in config["exporters"]
-    assert values["mode"] == "deployment" and values["image"]["repository"]
+def test_jobset_from_the_mirror(world):
+    assert [c["metadata"]["name"] for c in world["jobset"]["crds"]] == ["jobsets.jobset.x-k8s.io"]
 
 
-def test_accelerator_metrics_values(rendered):
-    values = rendered["accelerator_metrics"]
-    assert values["service"]["annotations"]["prometheus.io/scrape"] == "true"
-    assert values["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
-    assert values["serviceMonitor"]["enabled"] is False
+def test_gateway_api_bundle_split(world):
+    gateway = world["gateway"]
+    assert gateway["ok"], gateway.get("msg")
+    assert {c["kind"] for c in gateway["crds"]} == {"CustomResourceDefinition"}
+    assert [(o["kind"], o["metadata"]["name"]) for o in gateway["bundle_objects"]] == [
+        ("ValidatingAdmissionPolicy", "safe-upgrades.gateway.networking.k8s.io"),
+        ("ValidatingAdmissionPolicyBinding", "safe-upgrades.gateway.networking.k8s.io")]
+    # the implementation's copy of the bundle (CRDs and the VAP) is skipped; its own objects keep their order
+    assert [c["metadata"]["name"] for c in gateway["impl_crds"]] == ["envoyproxies.gateway.envoyproxy.io"]
+    assert [o["kind"] for o in gateway["impl_objects"]] == ["Namespace", "Deployment"]
+    assert sorted(c["metadata"]["name"] for c in gateway["inference_docs"]) == [
+        "inferenceobjectives.inference.networking.x-k8s.io", "inferencepools.inference.networking.k8s.io"]
 
 
-def test_metrics_adapter_values(rendered):
-    values = rendered["metrics_adapter"]
-    names = [r["name"]["as"] for r in values["rules"]["custom"]]
-    assert "gpu_utilization" in names
-    assert values["prometheus"]["url"].startswith("http")
+def test_pinned_checksum_used_without_a_mirror(world):
+    assert world["pinned"]["ok"], world["pinned"].get("msg")
+    assert world["pinned"]["chart"]["defaults"]["image"] == {"tag": "x"}
 
 
-def test_dra_driver_values(rendered):
-    values = rendered["dra_driver"]
-    assert values["kubeletPlugin"]["nodeSelector"] == {"nvidia.com/dra-kubelet-plugin": "true"}
-    assert values["resources"]["gpus"]["enabled"] is True
+def test_default_pin_is_the_repository_digest(world):
+    # The default 4.8.2 pin is dcgm-exporter's Helm repository digest: this stand-in archive does not match it.
+    pins = rp.defaults("accelerator_metrics")["accelerator_metrics_chart_checksums"]
+    assert pins["4.8.2"] == "1c5535c03ebab3f021444df6016fce1cd7871385122e115c6ed24c804b623803"
+    res = world["pinned-default-mismatch"]
+    assert not res["ok"] and "pinned for 4.8.2" in res["msg"] and "accelerator_metrics_chart_checksum" in res["msg"]
 
 
-def test_unknown_chart_value_is_refused(tmp_path, mirror):
-    tasks = [_include("accelerator_metrics", "fetch"), _include("accelerator_metrics", "values")]
-    values = {"image": {"tagg": "1"}, "bogus": 1, "nodeSelector": {"free": "form"}}
-    result = _run(tmp_path, mirror, tasks, {"accelerator_metrics_values": values})
-    assert result.returncode != 0
-    assert "has no value(s) bogus, image.tagg" in result.stdout
+def test_unpinned_version_refused_naming_the_variables(world):
+    msg = world["pinned-other-version"]["msg"]
+    assert "nothing pins the checksum of" in msg and "(dcgm-exporter chart 9.9.9)" in msg
+    assert "set accelerator_metrics_chart_checksum: sha256:<hex>" in msg and "accelerator_metrics_chart_checksums" in msg
 
 
-def test_mirror_without_checksum_is_refused(tmp_path, mirror):
-    url = "file://%s/nochecksum/chart-1.0.0.tgz" % mirror
-    result = _run(tmp_path, mirror, [_include("accelerator_metrics", "fetch")], {"accelerator_metrics_chart_url": url})
-    assert result.returncode != 0
-    assert "must serve the chart and its checksum" in result.stdout
+def test_mirror_checksum_from_sha256sums(world):
+    msg = world["mirror-unlisted"]["msg"]
+    assert "SHA256SUMS" in msg and "Unable to find a checksum" in msg and "must list the file" in msg
+    assert world["explicit-beats-mirror"]["ok"], world["explicit-beats-mirror"].get("msg")
+    assert not world["explicit-wrong"]["ok"] and "explicit (accelerator_metrics_chart_checksum)" in world["explicit-wrong"]["msg"]
+    assert "accelerator_metrics_chart_checksum must be '<algorithm>:<hex>'" in world["explicit-malformed"]["msg"]
 
 
-def test_checksum_mismatch_is_refused(tmp_path, mirror):
-    result = _run(tmp_path, mirror, [_include("kueue", "fetch")], {"kueue_manifest_checksum": "sha256:" + "0" * 64})
-    assert result.returncode != 0
-    assert "verified by checksum" in result.stdout
+@pytest.mark.parametrize("case,variables", [
+    ("unpinned-chart", ["metrics_adapter_chart_checksum"]),
+    ("unpinned-kueue", ["kueue_manifest_checksum"]),
+    ("unpinned-jobset", ["jobset_manifest_checksum"]),
+    ("unpinned-gateway", ["gateway_api_crds_checksum", "gateway_api_implementation_checksum"]),
+])
+def test_nothing_pinned_is_refused_before_downloading(world, case, variables):
+    res = world[case]
+    assert not res["ok"]
+    for variable in variables:
+        assert "set %s: sha256:<hex>" % variable in res["msg"], res["msg"]
+    assert "No upstream publishes <file>.sha256" in res["msg"]
+    assert world["_nothing_downloaded"]
+
+
+def test_checksum_mismatch_is_refused(world):
+    assert not world["kueue-mismatch"]["ok"] and "verified by checksum" in world["kueue-mismatch"]["msg"]
 
 
 def test_site_runs_every_role_behind_its_switch_and_tag():
-    play = _load(os.path.join(REPO, "playbooks", "site.yml"))[0]
+    play = rp.load(os.path.join(REPO, "playbooks", "site.yml"))[0]
     seen = []
     for task in play["tasks"]:
         role = task["ansible.builtin.include_role"]["name"].rsplit(".", 1)[-1]
@@ -369,14 +364,8 @@ def test_site_runs_every_role_behind_its_switch_and_tag():
     assert seen.index("jobset") < seen.index("kueue")  # Kueue starts with the JobSet CRD present
 
 
-def test_otel_collector_without_scraping_has_no_prometheus_receiver(tmp_path, mirror):
-    tasks = [
-        _include("otel_collector", "fetch"),
-        _include("otel_collector", "values"),
-        _dump("values", "otel_collector_chart_values"),
-    ]
-    result = _run(tmp_path, mirror, tasks, {"otel_collector_scrape_annotated_pods": False})
-    assert result.returncode == 0, result.stdout[-3000:]
-    config = json.loads((tmp_path / "out" / "values.json").read_text())["config"]
-    assert "prometheus" not in config["receivers"]
-    assert config["service"]["pipelines"]["metrics"]["receivers"] == ["otlp"]
+def test_lab_mirror_publishes_the_roles_default_versions():
+    versions = rp.load_env(os.path.join(REPO, "tests", "lab", "versions.env"))
+    assert versions["KUEUE_VERSION"] == KUEUE_VERSION
+    assert versions["JOBSET_VERSION"] == JOBSET_VERSION
+    assert versions["GATEWAY_API_VERSION"] == GATEWAY_API_VERSION

@@ -102,6 +102,10 @@ def world(tmp_path_factory):
                 fetch_values("metrics_adapter", metrics_adapter_chart_url=bare_url, **old_adapter)),
         rp.case(out, "dcgm-runtime-class", fetch_values("accelerator_metrics", accelerator_metrics_runtime_class_name="nvidia"),
                 {"values": "accelerator_metrics_chart_values"}),
+        rp.case(out, "otel-no-scrape", fetch_values("otel_collector", otel_collector_scrape_annotated_pods=False),
+                {"values": "otel_collector_chart_values"}),
+        rp.case(out, "otel-no-exporter-job", fetch_values("otel_collector", otel_collector_accelerator_exporter_pod_labels={}),
+                {"values": "otel_collector_chart_values"}),
         rp.case(out, "dra-gpus-off", fetch_values("dra_driver", dra_driver_gpus_enabled=False),
                 {"values": "dra_driver_chart_values"}),
     ]
@@ -380,3 +384,53 @@ def test_gpu_metrics_attributed_to_the_pod_using_the_gpu(world):
     before = scrape(relabel(dcgm, [c for c in jobs["kubernetes-pods"]["relabel_configs"] if c.get("action") != "drop"]),
                     {"gpu": "0", "pod": "trainer-0", "namespace": "team-a"}, False)
     assert before["pod"] == "dcgm-exporter-x7" and before["exported_pod"] == "trainer-0"
+
+
+def _otel_default(world):
+    return world[key("opentelemetry-collector", rp.defaults("otel_collector")["otel_collector_chart_version"], "render")]["values"]
+
+
+def test_otel_collector_config(world):
+    values = _otel_default(world)
+    config = values["config"]
+    assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+    jobs = config["receivers"]["prometheus"]["config"]["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == ["kubernetes-pods", "accelerator-exporters"]
+    for job in jobs:
+        assert job["kubernetes_sd_configs"] == [{"role": "pod"}]
+        assert {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], "action": "keep",
+                "regex": "true"} in job["relabel_configs"]
+        assert "$$1:$$2" in [r.get("replacement") for r in job["relabel_configs"]]
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["traces"]["receivers"] == ["otlp"]
+    assert pipelines["metrics"]["receivers"] == ["otlp", "prometheus"]
+    assert pipelines["metrics"]["exporters"] == ["debug"] and "debug" in config["exporters"]
+    assert values["mode"] == "deployment" and values["image"]["repository"] == "otel/opentelemetry-collector-k8s"
+
+
+def test_otel_collector_without_scraping_has_no_prometheus_receiver(world):
+    config = world["otel-no-scrape"]["values"]["config"]
+    assert "prometheus" not in config["receivers"]
+    assert config["service"]["pipelines"]["metrics"]["receivers"] == ["otlp"]
+    jobs = world["otel-no-exporter-job"]["values"]["config"]["receivers"]["prometheus"]["config"]["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == ["kubernetes-pods"]
+    assert not [r for r in jobs[0]["relabel_configs"] if r.get("action") == "drop"]
+
+
+def test_otel_readme_exporters_exist_in_the_image():
+    # otelcol-k8s (the default image) ships debug, nop, otlp, otlphttp, file, loadbalancing and otelarrow exporters
+    # (opentelemetry-collector-releases distributions/otelcol-k8s/manifest.yaml) - no prometheusremotewrite.
+    shipped = {"debug", "nop", "otlp", "otlphttp", "file", "loadbalancing", "otelarrow"}
+    for path in ("roles/otel_collector/README.md", "docs/site.md"):
+        with open(os.path.join(rp.REPO, path)) as handle:
+            text = handle.read()
+        for block in re.findall(r"otel_collector_exporters:\n((?:  .*\n)+)", text):
+            names = {line.split(":", 1)[0].strip().split("/", 1)[0] for line in block.splitlines() if line.startswith("  ") and not line.startswith("   ")}
+            assert names <= shipped, (path, names - shipped)
+
+
+def test_metrics_adapter_values(world):
+    version = rp.defaults("metrics_adapter")["metrics_adapter_chart_version"]
+    values = world[key("prometheus-adapter", version, "render")]["values"]
+    assert "gpu_utilization" in [r["name"]["as"] for r in values["rules"]["custom"]]
+    assert values["prometheus"]["url"].startswith("http") and values["fullnameOverride"] == "prometheus-adapter"
