@@ -421,12 +421,25 @@ def test_otel_readme_exporters_exist_in_the_image():
     # otelcol-k8s (the default image) ships debug, nop, otlp, otlphttp, file, loadbalancing and otelarrow exporters
     # (opentelemetry-collector-releases distributions/otelcol-k8s/manifest.yaml) - no prometheusremotewrite.
     shipped = {"debug", "nop", "otlp", "otlphttp", "file", "loadbalancing", "otelarrow"}
+    examples = 0
     for path in ("roles/otel_collector/README.md", "docs/site.md"):
         with open(os.path.join(rp.REPO, path)) as handle:
-            text = handle.read()
-        for block in re.findall(r"otel_collector_exporters:\n((?:  .*\n)+)", text):
-            names = {line.split(":", 1)[0].strip().split("/", 1)[0] for line in block.splitlines() if line.startswith("  ") and not line.startswith("   ")}
-            assert names <= shipped, (path, names - shipped)
+            lines = handle.read().splitlines()
+        for number, line in enumerate(lines):
+            if line.strip() != "otel_collector_exporters:":
+                continue
+            entries = []
+            for following in lines[number + 1:]:
+                if not following.strip() or following.lstrip().startswith("#"):
+                    continue
+                indent = len(following) - len(following.lstrip())
+                if indent <= len(line) - len(line.lstrip()):
+                    break
+                entries.append((indent, following.strip().split(":", 1)[0].split("/", 1)[0]))
+            names = {name for indent, name in entries if indent == entries[0][0]}
+            assert names and names <= shipped, (path, names - shipped)
+            examples += 1
+    assert examples == 2
 
 
 def test_metrics_adapter_values(world):
