@@ -146,10 +146,12 @@ def binary_image(path, ref, binary, name, args=None, user=None):
 
 
 BUSYBOX = "/bin/busybox"
+GLIBC_DIR = "/lib/x86_64-linux-gnu"
 
 
 def busybox_image(path, ref, busybox=BUSYBOX):
-    """A busybox image from Debian's busybox-static (sh, wget, httpd, nc, nslookup, ...)."""
+    """A busybox image from Debian's busybox-static (sh, wget, httpd, nc, nslookup, ...) and the glibc NSS
+    modules its name lookups load."""
     if not os.path.exists(busybox):
         raise SystemExit("lab: %s not found: apt-get install -y busybox-static" % busybox)
     applets = subprocess.run([busybox, "--list"], check=True, capture_output=True, text=True).stdout.split()
@@ -158,5 +160,11 @@ def busybox_image(path, ref, busybox=BUSYBOX):
     for applet in applets:
         if applet != "busybox":
             layer.add_symlink("bin/" + applet, "busybox")
+    # A static glibc program still loads NSS modules for name lookups (wget http://name/); without them it
+    # crashes. Debian's, from the host (the same glibc as the binary), as busybox's glibc variant ships them.
+    for lib in ("libc.so.6", "libnss_dns.so.2", "libnss_files.so.2", "libresolv.so.2", "ld-linux-x86-64.so.2"):
+        layer.add_file("lib/x86_64-linux-gnu/" + lib, source=os.path.realpath(os.path.join(GLIBC_DIR, lib)))
+    layer.add_symlink("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    layer.add_file("etc/nsswitch.conf", data=b"passwd: files\ngroup: files\nhosts: files dns\n", mode=0o644)
     layer.add_dir("var/www")
     return write_image(path, ref, [layer], cmd=["sh"])

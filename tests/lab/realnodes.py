@@ -230,12 +230,13 @@ def network_up(count):
             _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
             _run(["ip", "-n", ns, "link", "set", "lo", "up"])
             _run(["ip", "-n", ns, "route", "add", "default", "via", HOST_IP])
-        # Every node (and the host, for the API server's webhooks, proxy and logs) routes each node's pod
-        # subnet to that node directly over the bridge.
+    # Every node (and the host, for the API server's webhooks, proxy and logs) routes each node's pod
+    # subnet to that node directly over the bridge.
+    for i in range(count):
         _run(["ip", "route", "replace", pod_subnet(i), "via", node_ip(i)])
         for j in range(count):
             if j != i:
-                _run(["ip", "-n", _netns(j), "route", "replace", pod_subnet(i), "via", node_ip(i)], check=False)
+                _run(["ip", "-n", _netns(j), "route", "replace", pod_subnet(i), "via", node_ip(i)])
 
 
 def network_down():
@@ -550,9 +551,19 @@ def _ready(obj):
 
 
 def restart_node(lab, name, timeout=180):
-    """Restart a node's container (the node's processes start again; its pods are recreated by the kubelet)."""
+    """Restart a node's container (its processes start again, the kubelet restarts its pods) and wait until
+    the node and every pod it ran that restarts by itself (controllers, DNS) are Ready again."""
+    api = lab.Api()
+    selector = "?fieldSelector=spec.nodeName%3D" + name
+    before = [p["metadata"]["uid"] for p in api.get("/api/v1/pods" + selector)[1]["items"]
+              if p["spec"].get("restartPolicy", "Always") == "Always" and _ready(p)]
     _run(PODMAN + ["restart", "-t", "5", name])
-    wait_ready(lab, lab.Api(), [name], timeout)
+    wait_ready(lab, api, [name], timeout)
+
+    def pods_back():
+        pods = {p["metadata"]["uid"]: p for p in api.get("/api/v1/pods" + selector)[1]["items"]}
+        return all(uid not in pods or _ready(pods[uid]) for uid in before)
+    lab._wait("the pods of %s Ready again" % name, pods_back, timeout, 1)
 
 
 def down(lab, state):
