@@ -130,7 +130,7 @@ def fake_helm(path, version="v3.14.2+g1234567", charts_dir=""):
             'case "$1" in\n'
             "  version) echo '%s' ;;\n"
             '  pull) name=$(basename "$2"); mkdir -p "$6" && cp "%s/$name-$4.tgz" "$6/" ;;\n'
-            "  *) echo \"fake helm: $*\" >&2; exit 2 ;;\n"
+            '  *) echo "fake helm: $*" >&2; exit 2 ;;\n'
             "esac\n" % (version, charts_dir)
         )
     os.chmod(path, 0o755)
@@ -145,18 +145,25 @@ def include(role, tasks_from, **extra):
 
 
 def dump(out, name, expression):
-    return {"ansible.builtin.copy": {"content": "{{ %s | to_json }}" % expression, "dest": "%s/%s.json" % (out, name),
-                                     "mode": "0644"}}
+    return {
+        "ansible.builtin.copy": {
+            "content": "{{ %s | to_json }}" % expression,
+            "dest": "%s/%s.json" % (out, name),
+            "mode": "0644",
+        }
+    }
 
 
 def case(out, name, tasks, dumps=None):
-    """A block: tasks, then {name}.json with {'ok': true, <key>: <expression>...}; on failure {'ok': false, 'msg': ...}."""
+    """A block: tasks, then {name}.json: {'ok': true, <key>: <value>...}, or {'ok': false, 'msg': ...}."""
     dumps = dumps or {}
     body = "{" + ", ".join(["'ok': true"] + ["%r: (%s)" % (k, v) for k, v in dumps.items()]) + "}"
     return {
         "name": "case " + name,
         "block": tasks + [dump(out, name, body)],
-        "rescue": [dump(out, name, "{'ok': false, 'msg': ansible_failed_result.msg | default(ansible_failed_result) | string}")],
+        "rescue": [
+            dump(out, name, "{'ok': false, 'msg': ansible_failed_result.msg | default(ansible_failed_result) | string}")
+        ],
     }
 
 
@@ -181,8 +188,11 @@ def run(tmp_path, tasks, play_vars=None, check=False):
 
 
 def results(out):
-    return {name[: -len(".json")]: json.load(open(os.path.join(out, name))) for name in os.listdir(out)
-            if name.endswith(".json")}
+    return {
+        name[: -len(".json")]: json.load(open(os.path.join(out, name)))
+        for name in os.listdir(out)
+        if name.endswith(".json")
+    }
 
 
 def unit_collection_base():

@@ -37,63 +37,126 @@ JOBSET_VERSION = rp.defaults("jobset")["jobset_version"]
 GATEWAY_API_VERSION = rp.defaults("gateway_api")["gateway_api_version"]
 EG_VERSION = rp.defaults("gateway_api")["gateway_api_implementation_version"]
 KUEUE_IMAGE = "registry.k8s.io/kueue/kueue:" + KUEUE_VERSION
-KUEUE_MANIFEST = yaml.safe_dump_all([
-    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kueue-system"}},
-    {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-     "metadata": {"name": "clusterqueues.kueue.x-k8s.io"}, "spec": {"group": "kueue.x-k8s.io", "versions": [{"name": "v1beta2"}]}},
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kueue-manager-config", "namespace": "kueue-system"},
-     "data": {"controller_manager_config.yaml": KUEUE_CONFIG}},
-    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kueue-controller-manager", "namespace": "kueue-system"},
-     "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "manager", "image": KUEUE_IMAGE}]}}}},
-    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-     "metadata": {"name": "kueue-validating-webhook-configuration"}},
-])
-JOBSET_MANIFEST = yaml.safe_dump_all([
-    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "jobset-system"}},
-    {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "jobsets.jobset.x-k8s.io"}},
-    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "jobset-controller-manager", "namespace": "jobset-system"},
-     "spec": {"template": {"spec": {"containers": [{"name": "manager", "image": "registry.k8s.io/jobset/jobset:x"}]}}}},
-])
-BUNDLE = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION, "gateway.networking.k8s.io/channel": "standard"}
+KUEUE_MANIFEST = yaml.safe_dump_all(
+    [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kueue-system"}},
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "clusterqueues.kueue.x-k8s.io"},
+            "spec": {"group": "kueue.x-k8s.io", "versions": [{"name": "v1beta2"}]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "kueue-manager-config", "namespace": "kueue-system"},
+            "data": {"controller_manager_config.yaml": KUEUE_CONFIG},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "kueue-controller-manager", "namespace": "kueue-system"},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "manager", "image": KUEUE_IMAGE}]}}},
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "kueue-validating-webhook-configuration"},
+        },
+    ]
+)
+JOBSET_MANIFEST = yaml.safe_dump_all(
+    [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "jobset-system"}},
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "jobsets.jobset.x-k8s.io"},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "jobset-controller-manager", "namespace": "jobset-system"},
+            "spec": {
+                "template": {"spec": {"containers": [{"name": "manager", "image": "registry.k8s.io/jobset/jobset:x"}]}}
+            },
+        },
+    ]
+)
+BUNDLE = {
+    "gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION,
+    "gateway.networking.k8s.io/channel": "standard",
+}
 
 
 def _crd(name, group, annotations=None):
     meta = {"name": name}
     if annotations:
         meta["annotations"] = annotations
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": meta, "spec": {"group": group}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": meta,
+        "spec": {"group": group},
+    }
 
 
 # Gateway API >= 1.5: the standard bundle holds the safe-upgrades ValidatingAdmissionPolicy and its Binding.
-GATEWAY_BUNDLE = yaml.safe_dump_all([
-    _crd("gateways.gateway.networking.k8s.io", "gateway.networking.k8s.io", BUNDLE),
-    _crd("httproutes.gateway.networking.k8s.io", "gateway.networking.k8s.io", BUNDLE),
-    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-     "metadata": {"name": "safe-upgrades.gateway.networking.k8s.io", "annotations": BUNDLE}},
-    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-     "metadata": {"name": "safe-upgrades.gateway.networking.k8s.io", "annotations": BUNDLE}},
-])
+GATEWAY_BUNDLE = yaml.safe_dump_all(
+    [
+        _crd("gateways.gateway.networking.k8s.io", "gateway.networking.k8s.io", BUNDLE),
+        _crd("httproutes.gateway.networking.k8s.io", "gateway.networking.k8s.io", BUNDLE),
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "safe-upgrades.gateway.networking.k8s.io", "annotations": BUNDLE},
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "safe-upgrades.gateway.networking.k8s.io", "annotations": BUNDLE},
+        },
+    ]
+)
 # An implementation manifest carrying its own copy of the bundle (Envoy Gateway's install.yaml does).
-ENVOY_GATEWAY = yaml.safe_dump_all([
-    _crd("gateways.gateway.networking.k8s.io", "gateway.networking.k8s.io", BUNDLE),
-    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-     "metadata": {"name": "safe-upgrades.gateway.networking.k8s.io", "annotations": BUNDLE}},
-    _crd("envoyproxies.gateway.envoyproxy.io", "gateway.envoyproxy.io"),
-    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "envoy-gateway-system", "annotations": {"x": "y"}}},
-    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "envoy-gateway", "namespace": "envoy-gateway-system"}},
-])
+ENVOY_GATEWAY = yaml.safe_dump_all(
+    [
+        _crd("gateways.gateway.networking.k8s.io", "gateway.networking.k8s.io", BUNDLE),
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "safe-upgrades.gateway.networking.k8s.io", "annotations": BUNDLE},
+        },
+        _crd("envoyproxies.gateway.envoyproxy.io", "gateway.envoyproxy.io"),
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "envoy-gateway-system", "annotations": {"x": "y"}},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "envoy-gateway", "namespace": "envoy-gateway-system"},
+        },
+    ]
+)
 INFERENCE_V1 = yaml.safe_dump_all([_crd("inferencepools.inference.networking.k8s.io", "inference.networking.k8s.io")])
-INFERENCE_EXPERIMENTAL = yaml.safe_dump_all([
-    _crd("inferenceobjectives.inference.networking.x-k8s.io", "inference.networking.x-k8s.io")])
+INFERENCE_EXPERIMENTAL = yaml.safe_dump_all(
+    [_crd("inferenceobjectives.inference.networking.x-k8s.io", "inference.networking.x-k8s.io")]
+)
 GH = "github.com/kubernetes-sigs"
+DCGM_CRD = yaml.safe_dump(_crd("examples.stand-in.example.com", "stand-in.example.com"))
 
 
 # ---------------------------------------------------------------- static: variables and the shared shape
 
+
 @pytest.mark.parametrize("role", ROLES + ("gvisor",))
 def test_defaults_prefixed_and_mirrored_in_argument_specs(role):
     defaults = rp.defaults(role)
-    specs = rp.load(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml"))["argument_specs"]["main"]["options"]
+    specs = rp.load(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml"))["argument_specs"]["main"][
+        "options"
+    ]
     assert [k for k in defaults if not k.startswith(role + "_")] == []
     assert set(defaults) <= set(specs)
     if role != "gvisor":  # gvisor documents optional inputs it does not default
@@ -111,7 +174,9 @@ def test_shared_role_variables_prefixed_and_every_entry_point_documented():
     defaults = rp.defaults("component_common")
     specs = rp.load(os.path.join(REPO, "roles", "component_common", "meta", "argument_specs.yml"))["argument_specs"]
     assert [k for k in defaults if not k.startswith("component_common_")] == []
-    tasks = {os.path.basename(p)[:-4] for p in glob.glob(os.path.join(REPO, "roles", "component_common", "tasks", "*.yml"))}
+    tasks = {
+        os.path.basename(p)[:-4] for p in glob.glob(os.path.join(REPO, "roles", "component_common", "tasks", "*.yml"))
+    }
     assert set(specs) == tasks - {"oci_pull"}
     documented = set().union(*(spec["options"] for spec in specs.values()))
     assert set(defaults) <= documented
@@ -134,7 +199,8 @@ def _walk(tasks):
 def test_no_role_reads_a_sha256_file_beside_a_download(role):
     # No upstream publishes <file>.sha256 (NGC, GitHub release assets, chart-releaser repos): nothing may expect one.
     for name in glob.glob(os.path.join(REPO, "roles", role, "defaults", "*.yml")) + glob.glob(
-            os.path.join(REPO, "roles", role, "tasks", "*.yml")):
+        os.path.join(REPO, "roles", role, "tasks", "*.yml")
+    ):
         with open(name) as handle:
             text = handle.read()
         assert ".sha256" not in text.replace("SHA256SUMS", "").replace("<file>.sha256 files", ""), name
@@ -147,8 +213,11 @@ def test_no_role_reads_a_sha256_file_beside_a_download(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_fetching_goes_through_the_shared_role(role):
-    used = {t["ansible.builtin.include_role"]["tasks_from"] for _f, t in _tasks(role)
-            if t.get("ansible.builtin.include_role", {}).get("name") == SHARED}
+    used = {
+        t["ansible.builtin.include_role"]["tasks_from"]
+        for _f, t in _tasks(role)
+        if t.get("ansible.builtin.include_role", {}).get("name") == SHARED
+    }
     if role in HELM_ROLES:
         assert {"helm_chart", "helm_values", "helm_preflight", "helm_install", "helm_absent"} <= used
         assert not os.path.exists(os.path.join(REPO, "roles", role, "templates", "unknown_values.j2"))
@@ -165,11 +234,15 @@ def test_wait_established_only_on_crds():
             module = task.get("kubernetes.core.k8s") or {}
             if (module.get("wait_condition") or {}).get("type") == "Established":
                 definition = str(module["definition"])
-                assert ("CustomResourceDefinition" in definition or definition.strip("{} ").endswith("_crds")
-                        or definition.strip("{} ").endswith("chart_info.crds")), (role, filename, definition)
+                assert (
+                    "CustomResourceDefinition" in definition
+                    or definition.strip("{} ").endswith("_crds")
+                    or definition.strip("{} ").endswith("chart_info.crds")
+                ), (role, filename, definition)
 
 
 # ---------------------------------------------------------------- one playbook run over a file:// mirror
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
@@ -178,56 +251,150 @@ def world(tmp_path_factory):
     os.makedirs(out)
     rp.publish(mirror, "%s/kueue/releases/download/%s/manifests.yaml" % (GH, KUEUE_VERSION), KUEUE_MANIFEST)
     rp.publish(mirror, "%s/jobset/releases/download/%s/manifests.yaml" % (GH, JOBSET_VERSION), JOBSET_MANIFEST)
-    rp.publish(mirror, "%s/gateway-api/releases/download/%s/standard-install.yaml" % (GH, GATEWAY_API_VERSION), GATEWAY_BUNDLE)
+    rp.publish(
+        mirror, "%s/gateway-api/releases/download/%s/standard-install.yaml" % (GH, GATEWAY_API_VERSION), GATEWAY_BUNDLE
+    )
     rp.publish(mirror, "github.com/envoyproxy/gateway/releases/download/%s/install.yaml" % EG_VERSION, ENVOY_GATEWAY)
     gaie = rp.defaults("gateway_api")["gateway_api_inference_extension_version"]
-    rp.publish(mirror, "%s/gateway-api-inference-extension/releases/download/%s/v1-manifests.yaml" % (GH, gaie), INFERENCE_V1)
-    rp.publish(mirror, "%s/gateway-api-inference-extension/releases/download/%s/experimental-manifests.yaml" % (GH, gaie),
-               INFERENCE_EXPERIMENTAL)
+    rp.publish(
+        mirror, "%s/gateway-api-inference-extension/releases/download/%s/v1-manifests.yaml" % (GH, gaie), INFERENCE_V1
+    )
+    rp.publish(
+        mirror,
+        "%s/gateway-api-inference-extension/releases/download/%s/experimental-manifests.yaml" % (GH, gaie),
+        INFERENCE_EXPERIMENTAL,
+    )
     # A chart outside any mirror (pins apply), and one on the mirror that its SHA256SUMS does not list.
-    chart = rp.chart_archive("dcgm-exporter", {"values.yaml": "image: {tag: x}\nnodeSelector: {}\n", "Chart.yaml": "name: x\n"})
+    chart = rp.chart_archive(
+        "dcgm-exporter", {"values.yaml": "image: {tag: x}\nnodeSelector: {}\n", "Chart.yaml": "name: x\n"}
+    )
     loose = rp.publish(elsewhere, "dcgm-exporter-4.8.2.tgz", chart)
     unlisted = rp.publish(mirror, "unlisted/dcgm-exporter-4.8.2.tgz", chart, listed=False)
     digest = rp.sha256(chart)
+    dcgm_version = rp.defaults("accelerator_metrics")["accelerator_metrics_chart_version"]
+    rp.publish(
+        mirror,
+        "nvidia.github.io/dcgm-exporter/helm-charts/dcgm-exporter-%s.tgz" % dcgm_version,
+        rp.chart_archive(
+            "dcgm-exporter",
+            {
+                "values.yaml": "image: {tag: x}\nnodeSelector: {}\ntolerations: []\nservice: {annotations: {}}\n"
+                "podAnnotations: {}\nserviceMonitor: {enabled: true}\nkubernetesDRA: {enabled: false}\n",
+                "templates/ds.yaml": "{{ .Values.image.tag }}\n",
+                "crds/x.yaml": DCGM_CRD,
+            },
+        ),
+    )
 
     def fetch(role, name, **extra):
         return rp.case(out, name, [rp.include(role, "fetch", **extra)])
 
     dcgm = "accelerator_metrics"
     tasks = [
-        rp.case(out, "kueue", [rp.include("kueue", "fetch"), rp.include("kueue", "render")],
-                {"config": "kueue_config", "objects": "kueue_objects", "queues": "kueue_queue_objects", "crds": "kueue_crds"}),
-        rp.case(out, "kueue-changed", [rp.include("kueue", "render", kueue_wait_for_pods_ready_timeout="10m")],
-                {"objects": "kueue_objects"}),
+        rp.case(
+            out,
+            "kueue",
+            [rp.include("kueue", "fetch"), rp.include("kueue", "render")],
+            {
+                "config": "kueue_config",
+                "objects": "kueue_objects",
+                "queues": "kueue_queue_objects",
+                "crds": "kueue_crds",
+            },
+        ),
+        rp.case(
+            out,
+            "kueue-changed",
+            [rp.include("kueue", "render", kueue_wait_for_pods_ready_timeout="10m")],
+            {"objects": "kueue_objects"},
+        ),
         rp.case(out, "jobset", [rp.include("jobset", "fetch")], {"crds": "jobset_crds", "docs": "jobset_docs"}),
-        rp.case(out, "gateway", [rp.include("gateway_api", "fetch", gateway_api_inference_extension_enabled=True,
-                                            gateway_api_inference_extension_experimental=True)],
-                {k: "gateway_api_" + k for k in ("crds", "bundle_objects", "impl_crds", "impl_objects", "inference_docs")}),
+        rp.case(
+            out,
+            "helm-chart",
+            [rp.include(dcgm, "fetch"), rp.include(dcgm, "values")],
+            {"chart": "accelerator_metrics_chart", "values": "accelerator_metrics_chart_values"},
+        ),
+        rp.case(
+            out,
+            "gateway",
+            [
+                rp.include(
+                    "gateway_api",
+                    "fetch",
+                    gateway_api_inference_extension_enabled=True,
+                    gateway_api_inference_extension_experimental=True,
+                )
+            ],
+            {k: "gateway_api_" + k for k in ("crds", "bundle_objects", "impl_crds", "impl_objects", "inference_docs")},
+        ),
         # checksum resolution
-        rp.case(out, "pinned", [rp.include(dcgm, "fetch", accelerator_metrics_mirror_url="",
-                                           accelerator_metrics_chart_url="file://" + loose,
-                                           accelerator_metrics_chart_checksums={"4.8.2": digest},
-                                           accelerator_metrics_download_dir=str(tmp / "pinned"))],
-                {"chart": "accelerator_metrics_chart"}),
-        fetch(dcgm, "pinned-default-mismatch", accelerator_metrics_mirror_url="",
-              accelerator_metrics_chart_url="file://" + loose, accelerator_metrics_download_dir=str(tmp / "mismatch")),
-        fetch(dcgm, "pinned-other-version", accelerator_metrics_mirror_url="",
-              accelerator_metrics_chart_url="file://" + loose, accelerator_metrics_chart_version="9.9.9",
-              accelerator_metrics_download_dir=str(tmp / "other")),
-        fetch(dcgm, "mirror-unlisted", accelerator_metrics_chart_url="file://" + unlisted,
-              accelerator_metrics_download_dir=str(tmp / "unlisted")),
-        fetch(dcgm, "explicit-beats-mirror", accelerator_metrics_chart_url="file://" + unlisted,
-              accelerator_metrics_chart_checksum="sha256:" + digest, accelerator_metrics_download_dir=str(tmp / "explicit")),
-        fetch(dcgm, "explicit-wrong", accelerator_metrics_chart_url="file://" + unlisted,
-              accelerator_metrics_chart_checksum="sha256:" + "0" * 64, accelerator_metrics_download_dir=str(tmp / "wrong")),
+        rp.case(
+            out,
+            "pinned",
+            [
+                rp.include(
+                    dcgm,
+                    "fetch",
+                    accelerator_metrics_mirror_url="",
+                    accelerator_metrics_chart_url="file://" + loose,
+                    accelerator_metrics_chart_checksums={"4.8.2": digest},
+                    accelerator_metrics_download_dir=str(tmp / "pinned"),
+                )
+            ],
+            {"chart": "accelerator_metrics_chart"},
+        ),
+        fetch(
+            dcgm,
+            "pinned-default-mismatch",
+            accelerator_metrics_mirror_url="",
+            accelerator_metrics_chart_url="file://" + loose,
+            accelerator_metrics_download_dir=str(tmp / "mismatch"),
+        ),
+        fetch(
+            dcgm,
+            "pinned-other-version",
+            accelerator_metrics_mirror_url="",
+            accelerator_metrics_chart_url="file://" + loose,
+            accelerator_metrics_chart_version="9.9.9",
+            accelerator_metrics_download_dir=str(tmp / "other"),
+        ),
+        fetch(
+            dcgm,
+            "mirror-unlisted",
+            accelerator_metrics_chart_url="file://" + unlisted,
+            accelerator_metrics_download_dir=str(tmp / "unlisted"),
+        ),
+        fetch(
+            dcgm,
+            "explicit-beats-mirror",
+            accelerator_metrics_chart_url="file://" + unlisted,
+            accelerator_metrics_chart_checksum="sha256:" + digest,
+            accelerator_metrics_download_dir=str(tmp / "explicit"),
+        ),
+        fetch(
+            dcgm,
+            "explicit-wrong",
+            accelerator_metrics_chart_url="file://" + unlisted,
+            accelerator_metrics_chart_checksum="sha256:" + "0" * 64,
+            accelerator_metrics_download_dir=str(tmp / "wrong"),
+        ),
         fetch(dcgm, "explicit-malformed", accelerator_metrics_chart_checksum="0" * 64),
-        fetch("metrics_adapter", "unpinned-chart", metrics_adapter_mirror_url="",
-              metrics_adapter_download_dir=str(tmp / "nothing-downloaded")),
+        fetch(
+            "metrics_adapter",
+            "unpinned-chart",
+            metrics_adapter_mirror_url="",
+            metrics_adapter_download_dir=str(tmp / "nothing-downloaded"),
+        ),
         fetch("kueue", "unpinned-kueue", kueue_mirror_url="", kueue_download_dir=str(tmp / "nothing-downloaded")),
         fetch("jobset", "unpinned-jobset", jobset_mirror_url=""),
         fetch("gateway_api", "unpinned-gateway", gateway_api_mirror_url=""),
-        fetch("kueue", "kueue-mismatch", kueue_manifest_checksum="sha256:" + "0" * 64,
-              kueue_download_dir=str(tmp / "kueue-mismatch")),
+        fetch(
+            "kueue",
+            "kueue-mismatch",
+            kueue_manifest_checksum="sha256:" + "0" * 64,
+            kueue_download_dir=str(tmp / "kueue-mismatch"),
+        ),
     ]
     play_vars = {"k8s_ai_mirror_url": "file://" + mirror, "k8s_ai_download_dir": str(tmp / "cache")}
     result = rp.run(tmp, tasks, play_vars)
@@ -235,14 +402,14 @@ def world(tmp_path_factory):
     found = rp.results(out)
     found["_nothing_downloaded"] = not os.path.exists(str(tmp / "nothing-downloaded"))
     # A second run and a check-mode run of the same fetch/render: nothing changes.
-    again = rp.run(tmp, tasks[:4], play_vars)
-    check = rp.run(tmp, tasks[:4], play_vars, check=True)
+    again = rp.run(tmp, tasks[:5], play_vars)
+    check = rp.run(tmp, tasks[:5], play_vars, check=True)
     found["_again"], found["_check"] = again, check
     return found
 
 
 def _recap(result):
-    line = [l for l in result.stdout.splitlines() if l.startswith("localhost")][-1]
+    line = [text for text in result.stdout.splitlines() if text.startswith("localhost")][-1]
     return dict(part.split("=") for part in line.split(":", 1)[1].split())
 
 
@@ -259,7 +426,9 @@ def test_kueue_configuration(world):
     assert "jobset.x-k8s.io/jobset" in config["integrations"]["frameworks"]
     assert config["waitForPodsReady"]["blockAdmission"] is True
     assert config["waitForPodsReady"]["timeout"] == "5m"
-    assert config["resources"]["deviceClassMappings"] == [{"name": "nvidia.com/gpu", "deviceClassNames": ["gpu.nvidia.com"]}]
+    assert config["resources"]["deviceClassMappings"] == [
+        {"name": "nvidia.com/gpu", "deviceClassNames": ["gpu.nvidia.com"]}
+    ]
 
 
 def test_kueue_objects_carry_config_and_its_hash(world):
@@ -282,9 +451,20 @@ def test_kueue_gpu_queues(world):
     group = queues[("ClusterQueue", "ai-cluster-queue")]["spec"]["resourceGroups"][0]
     assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu"]
     assert {r["name"]: r["nominalQuota"] for r in group["flavors"][0]["resources"]} == {
-        "cpu": "64", "memory": "256Gi", "nvidia.com/gpu": "8"}
+        "cpu": "64",
+        "memory": "256Gi",
+        "nvidia.com/gpu": "8",
+    }
     assert queues[("LocalQueue", "ai-queue")]["spec"]["clusterQueue"] == "ai-cluster-queue"
     assert [o["kind"] for o in world["kueue"]["queues"]] == ["ResourceFlavor", "ClusterQueue", "LocalQueue"]
+
+
+def test_helm_chart_read_from_the_mirror(world):
+    res = world["helm-chart"]
+    assert res["ok"], res.get("msg")
+    assert res["chart"]["template_paths"] == ["image.tag"]
+    assert [c["metadata"]["name"] for c in res["chart"]["crds"]] == ["examples.stand-in.example.com"]
+    assert res["values"]["kubernetesDRA"] == {"enabled": True}
 
 
 def test_jobset_from_the_mirror(world):
@@ -297,12 +477,15 @@ def test_gateway_api_bundle_split(world):
     assert {c["kind"] for c in gateway["crds"]} == {"CustomResourceDefinition"}
     assert [(o["kind"], o["metadata"]["name"]) for o in gateway["bundle_objects"]] == [
         ("ValidatingAdmissionPolicy", "safe-upgrades.gateway.networking.k8s.io"),
-        ("ValidatingAdmissionPolicyBinding", "safe-upgrades.gateway.networking.k8s.io")]
+        ("ValidatingAdmissionPolicyBinding", "safe-upgrades.gateway.networking.k8s.io"),
+    ]
     # the implementation's copy of the bundle (CRDs and the VAP) is skipped; its own objects keep their order
     assert [c["metadata"]["name"] for c in gateway["impl_crds"]] == ["envoyproxies.gateway.envoyproxy.io"]
     assert [o["kind"] for o in gateway["impl_objects"]] == ["Namespace", "Deployment"]
     assert sorted(c["metadata"]["name"] for c in gateway["inference_docs"]) == [
-        "inferenceobjectives.inference.networking.x-k8s.io", "inferencepools.inference.networking.k8s.io"]
+        "inferenceobjectives.inference.networking.x-k8s.io",
+        "inferencepools.inference.networking.k8s.io",
+    ]
 
 
 def test_pinned_checksum_used_without_a_mirror(world):
@@ -321,23 +504,31 @@ def test_default_pin_is_the_repository_digest(world):
 def test_unpinned_version_refused_naming_the_variables(world):
     msg = world["pinned-other-version"]["msg"]
     assert "nothing pins the checksum of" in msg and "(dcgm-exporter chart 9.9.9)" in msg
-    assert "set accelerator_metrics_chart_checksum: sha256:<hex>" in msg and "accelerator_metrics_chart_checksums" in msg
+    assert (
+        "set accelerator_metrics_chart_checksum: sha256:<hex>" in msg and "accelerator_metrics_chart_checksums" in msg
+    )
 
 
 def test_mirror_checksum_from_sha256sums(world):
     msg = world["mirror-unlisted"]["msg"]
     assert "SHA256SUMS" in msg and "Unable to find a checksum" in msg and "must list the file" in msg
     assert world["explicit-beats-mirror"]["ok"], world["explicit-beats-mirror"].get("msg")
-    assert not world["explicit-wrong"]["ok"] and "explicit (accelerator_metrics_chart_checksum)" in world["explicit-wrong"]["msg"]
+    assert (
+        not world["explicit-wrong"]["ok"]
+        and "explicit (accelerator_metrics_chart_checksum)" in world["explicit-wrong"]["msg"]
+    )
     assert "accelerator_metrics_chart_checksum must be '<algorithm>:<hex>'" in world["explicit-malformed"]["msg"]
 
 
-@pytest.mark.parametrize("case,variables", [
-    ("unpinned-chart", ["metrics_adapter_chart_checksum"]),
-    ("unpinned-kueue", ["kueue_manifest_checksum"]),
-    ("unpinned-jobset", ["jobset_manifest_checksum"]),
-    ("unpinned-gateway", ["gateway_api_crds_checksum", "gateway_api_implementation_checksum"]),
-])
+@pytest.mark.parametrize(
+    "case,variables",
+    [
+        ("unpinned-chart", ["metrics_adapter_chart_checksum"]),
+        ("unpinned-kueue", ["kueue_manifest_checksum"]),
+        ("unpinned-jobset", ["jobset_manifest_checksum"]),
+        ("unpinned-gateway", ["gateway_api_crds_checksum", "gateway_api_implementation_checksum"]),
+    ],
+)
 def test_nothing_pinned_is_refused_before_downloading(world, case, variables):
     res = world[case]
     assert not res["ok"]

@@ -40,7 +40,7 @@ spec:
 def stand_in_templates(chart):
     reads = TEMPLATE_READS.get(chart, [])
     text = "".join("{{- if .Values.%s }}{{ .Values.%s }}{{- end }}\n" % (path, path) for path in reads)
-    return {"_helpers.tpl": text + '{{ .Values.image.tag | default .Chart.AppVersion }}\n'}
+    return {"_helpers.tpl": text + "{{ .Values.image.tag | default .Chart.AppVersion }}\n"}
 
 
 CHARTS = [(chart, version) for chart in rp.CHART_ROLES for version in rp.reference_versions(chart)]
@@ -78,66 +78,159 @@ def world(tmp_path_factory):
     # prometheus-adapter as it would look if its templates did not read fullnameOverride (proves the guard reads them).
     bare = rp.reference_chart("prometheus-adapter", ADAPTER_WITHOUT_FULLNAME)
     bare_url = "file://" + rp.publish(mirror, "bare/prometheus-adapter-bare.tgz", bare)
-    oci = {v: rp.sha256(open(os.path.join(charts, f), "rb").read())
-           for f in os.listdir(charts) for v in [f.rsplit("-", 1)[1][: -len(".tgz")]]}
+    oci = {}
+    for name in os.listdir(charts):
+        with open(os.path.join(charts, name), "rb") as handle:
+            oci[name.rsplit("-", 1)[1][: -len(".tgz")]] = rp.sha256(handle.read())
     helm3 = rp.fake_helm(str(tmp / "helm3"), "v3.14.2+g1234567", charts)
     helm4 = rp.fake_helm(str(tmp / "helm4"), "v4.0.3+gabcdef0", charts)
 
     tasks = []
     for chart, version in CHARTS:
         role, extra = role_vars(chart, version)
-        tasks.append(rp.case(out, key(chart, version, "render"), fetch_values(role, **extra),
-                             {"values": role + "_chart_values", "chart": role + "_chart"}))
+        tasks.append(
+            rp.case(
+                out,
+                key(chart, version, "render"),
+                fetch_values(role, **extra),
+                {"values": role + "_chart_values", "chart": role + "_chart"},
+            )
+        )
         bogus = {"bogus": 1, "image": {"tagg": "1"}, "subchartOnly": True, "subchartTemplateOnly": 1}
         # The chart just fetched is still the role's: only the values step runs again.
-        tasks.append(rp.case(out, key(chart, version, "unknown"),
-                             [rp.include(role, "values", **dict(extra, **{role + "_values": bogus}))]))
+        tasks.append(
+            rp.case(
+                out,
+                key(chart, version, "unknown"),
+                [rp.include(role, "values", **dict(extra, **{role + "_values": bogus}))],
+            )
+        )
     old_adapter = {"metrics_adapter_chart_version": ADAPTER_WITHOUT_FULLNAME}
     template_read = {"nameOverride": "x", "dnsPolicy": "ClusterFirst"}
     tasks += [
-        rp.case(out, "adapter-template-read",
-                fetch_values("metrics_adapter", metrics_adapter_values=template_read, **old_adapter),
-                {"values": "metrics_adapter_chart_values"}),
-        rp.case(out, "adapter-bare-templates",
-                fetch_values("metrics_adapter", metrics_adapter_chart_url=bare_url, **old_adapter)),
-        rp.case(out, "dcgm-runtime-class", fetch_values("accelerator_metrics", accelerator_metrics_runtime_class_name="nvidia"),
-                {"values": "accelerator_metrics_chart_values"}),
-        rp.case(out, "otel-no-scrape", fetch_values("otel_collector", otel_collector_scrape_annotated_pods=False),
-                {"values": "otel_collector_chart_values"}),
-        rp.case(out, "otel-no-exporter-job", fetch_values("otel_collector", otel_collector_accelerator_exporter_pod_labels={}),
-                {"values": "otel_collector_chart_values"}),
-        rp.case(out, "dra-gpus-off", fetch_values("dra_driver", dra_driver_gpus_enabled=False),
-                {"values": "dra_driver_chart_values"}),
+        rp.case(
+            out,
+            "adapter-template-read",
+            fetch_values("metrics_adapter", metrics_adapter_values=template_read, **old_adapter),
+            {"values": "metrics_adapter_chart_values"},
+        ),
+        rp.case(
+            out,
+            "adapter-bare-templates",
+            fetch_values("metrics_adapter", metrics_adapter_chart_url=bare_url, **old_adapter),
+        ),
+        rp.case(
+            out,
+            "dcgm-runtime-class",
+            fetch_values("accelerator_metrics", accelerator_metrics_runtime_class_name="nvidia"),
+            {"values": "accelerator_metrics_chart_values"},
+        ),
+        rp.case(
+            out,
+            "otel-no-scrape",
+            fetch_values("otel_collector", otel_collector_scrape_annotated_pods=False),
+            {"values": "otel_collector_chart_values"},
+        ),
+        rp.case(
+            out,
+            "otel-no-exporter-job",
+            fetch_values("otel_collector", otel_collector_accelerator_exporter_pod_labels={}),
+            {"values": "otel_collector_chart_values"},
+        ),
+        rp.case(
+            out,
+            "dra-gpus-off",
+            fetch_values("dra_driver", dra_driver_gpus_enabled=False),
+            {"values": "dra_driver_chart_values"},
+        ),
     ]
     # The kubernetes-sigs chart from its OCI registry (helm pull), verified afterwards.
     sigs = {"dra_driver_chart_source": "kubernetes-sigs", "dra_driver_mirror_url": "", "dra_driver_helm_binary": helm3}
     sigs_version = sorted(oci)[-1] if oci else "0.4.1"
-    pinned = dict(sigs, dra_driver_chart_checksum="sha256:" + oci.get(sigs_version, ""), dra_driver_chart_version=sigs_version,
-                  dra_driver_download_dir=str(tmp / "oci-pinned"))
+    pinned = dict(
+        sigs,
+        dra_driver_chart_checksum="sha256:" + oci.get(sigs_version, ""),
+        dra_driver_chart_version=sigs_version,
+        dra_driver_download_dir=str(tmp / "oci-pinned"),
+    )
     tasks += [
         rp.case(out, "oci-pinned", [rp.include("dra_driver", "fetch", **pinned)], {"chart": "dra_driver_chart"}),
         rp.case(out, "oci-pinned-again", [rp.include("dra_driver", "fetch", **pinned)], {"chart": "dra_driver_chart"}),
-        rp.case(out, "oci-wrong", [rp.include("dra_driver", "fetch", dra_driver_chart_checksum="sha256:" + "1" * 64,
-                                              dra_driver_chart_version=sigs_version,
-                                              dra_driver_download_dir=str(tmp / "oci-wrong"), **sigs)]),
-        rp.case(out, "oci-unpinned", [rp.include("dra_driver", "fetch", dra_driver_download_dir=str(tmp / "oci-none"), **sigs)]),
+        rp.case(
+            out,
+            "oci-wrong",
+            [
+                rp.include(
+                    "dra_driver",
+                    "fetch",
+                    dra_driver_chart_checksum="sha256:" + "1" * 64,
+                    dra_driver_chart_version=sigs_version,
+                    dra_driver_download_dir=str(tmp / "oci-wrong"),
+                    **sigs,
+                )
+            ],
+        ),
+        rp.case(
+            out,
+            "oci-unpinned",
+            [rp.include("dra_driver", "fetch", dra_driver_download_dir=str(tmp / "oci-none"), **sigs)],
+        ),
     ]
     # Helm versions: the OpenTelemetry chart needs Helm 4 from 0.157.2 on.
     preflight = "k8s_ai.conformance.component_common"
     tasks += [
-        rp.case(out, "helm3-for-helm4-chart", [rp.include(preflight, "helm_preflight", component_common_role="otel_collector",
-                                                          component_common_helm_binary=helm3,
-                                                          component_common_helm_min_version="4.0.0")]),
-        rp.case(out, "helm4-for-helm4-chart", [rp.include(preflight, "helm_preflight", component_common_role="otel_collector",
-                                                          component_common_helm_binary=helm4,
-                                                          component_common_helm_min_version="4.0.0")]),
-        rp.case(out, "no-helm", [rp.include(preflight, "helm_preflight", component_common_role="otel_collector",
-                                            component_common_helm_binary=str(tmp / "nohelm"))]),
-        rp.case(out, "otel-helm-min", [
-            {"ansible.builtin.include_vars": os.path.join(rp.REPO, "roles", "otel_collector", "defaults", "main.yml")},
-            {"ansible.builtin.set_fact": {"otel_helm_new": "{{ otel_collector_helm_min_version }}"}},
-            {"ansible.builtin.set_fact": {"otel_collector_chart_version": "0.131.0"}},
-        ], {"new": "otel_helm_new", "old": "otel_collector_helm_min_version"}),
+        rp.case(
+            out,
+            "helm3-for-helm4-chart",
+            [
+                rp.include(
+                    preflight,
+                    "helm_preflight",
+                    component_common_role="otel_collector",
+                    component_common_helm_binary=helm3,
+                    component_common_helm_min_version="4.0.0",
+                )
+            ],
+        ),
+        rp.case(
+            out,
+            "helm4-for-helm4-chart",
+            [
+                rp.include(
+                    preflight,
+                    "helm_preflight",
+                    component_common_role="otel_collector",
+                    component_common_helm_binary=helm4,
+                    component_common_helm_min_version="4.0.0",
+                )
+            ],
+        ),
+        rp.case(
+            out,
+            "no-helm",
+            [
+                rp.include(
+                    preflight,
+                    "helm_preflight",
+                    component_common_role="otel_collector",
+                    component_common_helm_binary=str(tmp / "nohelm"),
+                )
+            ],
+        ),
+        rp.case(
+            out,
+            "otel-helm-min",
+            [
+                {
+                    "ansible.builtin.include_vars": os.path.join(
+                        rp.REPO, "roles", "otel_collector", "defaults", "main.yml"
+                    )
+                },
+                {"ansible.builtin.set_fact": {"otel_helm_new": "{{ otel_collector_helm_min_version }}"}},
+                {"ansible.builtin.set_fact": {"otel_collector_chart_version": "0.131.0"}},
+            ],
+            {"new": "otel_helm_new", "old": "otel_collector_helm_min_version"},
+        ),
     ]
     result = rp.run(tmp, tasks, {"k8s_ai_mirror_url": "file://" + mirror, "k8s_ai_download_dir": str(tmp / "cache")})
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
@@ -183,8 +276,9 @@ def test_unknown_values_refused_by_every_reference_version(world, chart, version
 
 def test_keys_read_by_templates_are_allowed(world):
     assert ADAPTER_WITHOUT_FULLNAME in rp.reference_versions("prometheus-adapter")
-    assert "fullnameOverride" not in rp.load(os.path.join(rp.UPSTREAM, "charts", "prometheus-adapter",
-                                                          ADAPTER_WITHOUT_FULLNAME, "values.yaml"))
+    assert "fullnameOverride" not in rp.load(
+        os.path.join(rp.UPSTREAM, "charts", "prometheus-adapter", ADAPTER_WITHOUT_FULLNAME, "values.yaml")
+    )
     assert world["adapter-template-read"]["ok"], world["adapter-template-read"].get("msg")
     values = world["adapter-template-read"]["values"]
     assert values["fullnameOverride"] == "prometheus-adapter" and values["dnsPolicy"] == "ClusterFirst"
@@ -224,13 +318,16 @@ def test_nvidia_chart_validation_passes(world, chart, version):
     # What the role rendered before: the chart refuses it.
     old = {k: v for k, v in res["values"].items() if k != "gpuResourcesEnabledOverride"}
     assert nvidia_chart_validation(merged(res["chart"]["defaults"], old)) == [
-        "resources.gpus.enabled without gpuResourcesEnabledOverride"]
+        "resources.gpus.enabled without gpuResourcesEnabledOverride"
+    ]
 
 
 @pytest.mark.parametrize("chart,version", DRA_CHARTS)
 def test_dra_kubelet_plugin_tolerates_the_gpu_taint(world, chart, version):
     values = world[key(chart, version, "render")]["values"]
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["kubeletPlugin"]["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["kubeletPlugin"][
+        "tolerations"
+    ]
     assert values["kubeletPlugin"]["nodeSelector"] == {"nvidia.com/dra-kubelet-plugin": "true"}
 
 
@@ -258,7 +355,9 @@ def test_oci_chart_pulled_and_verified(world):
     res = world["oci-pinned"]
     assert res["ok"], res.get("msg")
     version = world["_sigs_version"]
-    pull = "pull oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu --version %s --destination" % version
+    pull = (
+        "pull oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu --version %s --destination" % version
+    )
     pulls = [c for c in world["_helm3_calls"] if c.startswith(pull) and "/oci-pinned/" in c]
     assert len(pulls) == 1  # the second run finds the verified archive and pulls nothing
     assert world["oci-pinned-again"]["ok"] and world["oci-pinned-again"]["chart"] == res["chart"]
@@ -276,7 +375,10 @@ def test_oci_chart_nothing_pins_refused(world):
     res = world["oci-unpinned"]
     assert not res["ok"]
     assert not [c for c in world["_helm3_calls"] if "/oci-none/" in c]  # refused before any pull
-    assert "nothing pins the checksum of oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu" in res["msg"]
+    assert (
+        "nothing pins the checksum of oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu"
+        in res["msg"]
+    )
     assert "set dra_driver_chart_checksum: sha256:<hex>" in res["msg"]
 
 
@@ -308,6 +410,7 @@ def test_helm_version_required(world):
 
 
 # ---------------------------------------------------------------- honor_labels, with Prometheus' relabel semantics
+
 
 def _prom_regex(text):
     return re.compile("^(?:%s)$" % text.replace("$$", "$"))
@@ -352,10 +455,14 @@ def scrape(target_labels, series, honor):
 
 
 def meta(namespace, pod, node, labels, port):
-    out = {"__address__": "10.0.0.5:%s" % port, "__meta_kubernetes_namespace": namespace,
-           "__meta_kubernetes_pod_name": pod, "__meta_kubernetes_pod_node_name": node,
-           "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
-           "__meta_kubernetes_pod_annotation_prometheus_io_port": str(port)}
+    out = {
+        "__address__": "10.0.0.5:%s" % port,
+        "__meta_kubernetes_namespace": namespace,
+        "__meta_kubernetes_pod_name": pod,
+        "__meta_kubernetes_pod_node_name": node,
+        "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
+        "__meta_kubernetes_pod_annotation_prometheus_io_port": str(port),
+    }
     out.update({"__meta_kubernetes_pod_label_" + re.sub("[^a-zA-Z0-9_]", "_", k): v for k, v in labels.items()})
     return out
 
@@ -366,12 +473,21 @@ def test_gpu_metrics_attributed_to_the_pod_using_the_gpu(world):
     jobs = {j["job_name"]: j for j in values["config"]["receivers"]["prometheus"]["config"]["scrape_configs"]}
     assert jobs["accelerator-exporters"]["honor_labels"] is True
     assert not jobs["kubernetes-pods"].get("honor_labels", False)
-    dcgm = meta("gpu-monitoring", "dcgm-exporter-x7", "gpu-node-0",
-                {"app.kubernetes.io/name": "dcgm-exporter", "app.kubernetes.io/instance": "dcgm-exporter"}, 9400)
+    dcgm = meta(
+        "gpu-monitoring",
+        "dcgm-exporter-x7",
+        "gpu-node-0",
+        {"app.kubernetes.io/name": "dcgm-exporter", "app.kubernetes.io/instance": "dcgm-exporter"},
+        9400,
+    )
     vllm = meta("team-a", "vllm-0", "gpu-node-0", {"app.kubernetes.io/name": "vllm"}, 8000)
-    targets = {name: {t: relabel(m, job["relabel_configs"]) for t, m in (("dcgm", dcgm), ("vllm", vllm))}
-               for name, job in jobs.items()}
-    assert targets["kubernetes-pods"]["dcgm"] is None and targets["accelerator-exporters"]["vllm"] is None  # scraped once
+    targets = {
+        name: {t: relabel(m, job["relabel_configs"]) for t, m in (("dcgm", dcgm), ("vllm", vllm))}
+        for name, job in jobs.items()
+    }
+    assert (
+        targets["kubernetes-pods"]["dcgm"] is None and targets["accelerator-exporters"]["vllm"] is None
+    )  # scraped once
     exporter = targets["accelerator-exporters"]["dcgm"]
     used = scrape(exporter, {"gpu": "0", "pod": "trainer-0", "namespace": "team-a", "container": "main"}, True)
     assert (used["pod"], used["namespace"]) == ("trainer-0", "team-a") and "exported_pod" not in used
@@ -381,13 +497,18 @@ def test_gpu_metrics_attributed_to_the_pod_using_the_gpu(world):
     served = scrape(targets["kubernetes-pods"]["vllm"], {"model_name": "m"}, False)
     assert (served["pod"], served["namespace"]) == ("vllm-0", "team-a")
     # The single job the role had before: the exporter pod's labels win and the consumer becomes exported_pod.
-    before = scrape(relabel(dcgm, [c for c in jobs["kubernetes-pods"]["relabel_configs"] if c.get("action") != "drop"]),
-                    {"gpu": "0", "pod": "trainer-0", "namespace": "team-a"}, False)
+    before = scrape(
+        relabel(dcgm, [c for c in jobs["kubernetes-pods"]["relabel_configs"] if c.get("action") != "drop"]),
+        {"gpu": "0", "pod": "trainer-0", "namespace": "team-a"},
+        False,
+    )
     assert before["pod"] == "dcgm-exporter-x7" and before["exported_pod"] == "trainer-0"
 
 
 def _otel_default(world):
-    return world[key("opentelemetry-collector", rp.defaults("otel_collector")["otel_collector_chart_version"], "render")]["values"]
+    return world[
+        key("opentelemetry-collector", rp.defaults("otel_collector")["otel_collector_chart_version"], "render")
+    ]["values"]
 
 
 def test_otel_collector_config(world):
@@ -398,8 +519,11 @@ def test_otel_collector_config(world):
     assert [j["job_name"] for j in jobs] == ["kubernetes-pods", "accelerator-exporters"]
     for job in jobs:
         assert job["kubernetes_sd_configs"] == [{"role": "pod"}]
-        assert {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], "action": "keep",
-                "regex": "true"} in job["relabel_configs"]
+        assert {
+            "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+            "action": "keep",
+            "regex": "true",
+        } in job["relabel_configs"]
         assert "$$1:$$2" in [r.get("replacement") for r in job["relabel_configs"]]
     pipelines = config["service"]["pipelines"]
     assert pipelines["traces"]["receivers"] == ["otlp"]
@@ -429,7 +553,7 @@ def test_otel_readme_exporters_exist_in_the_image():
             if line.strip() != "otel_collector_exporters:":
                 continue
             entries = []
-            for following in lines[number + 1:]:
+            for following in lines[number + 1 :]:
                 if not following.strip() or following.lstrip().startswith("#"):
                     continue
                 indent = len(following) - len(following.lstrip())
