@@ -162,10 +162,13 @@ def _int_quantity(quantity):
         return 0
 
 
-def pick_device_class(acc):
-    """(DeviceClass name, driver) whose driver publishes the most devices; (None, None) if none."""
+def pick_device_class(acc, wanted=None):
+    """(DeviceClass name, driver) whose driver publishes the most devices (or the class named `wanted`, when its
+    driver publishes any); (None, None) if none."""
     best = (None, None, -1)
     for dc in acc.get("device_classes") or []:
+        if wanted and dc["name"] != wanted:
+            continue
         for driver in dc["drivers"] or list(acc["drivers"]):
             devices = (acc["drivers"].get(driver) or {}).get("devices", 0)
             if devices > best[2] and devices > 0:

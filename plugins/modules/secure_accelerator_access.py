@@ -5,6 +5,8 @@
 
 from __future__ import absolute_import, division, print_function
 
+import re
+
 DOCUMENTATION = r"""
 module: secure_accelerator_access
 short_description: Prove accelerator access is mediated and isolated by DRA (or device plugins)
@@ -18,10 +20,22 @@ description:
   - Negative case - while a probe claim holds one device of a node, a claim for every device that node can reach
     (satisfiable only by handing the held device out twice) stays unallocated and its pod Unschedulable.
   - With device plugins only, the same cases use the extended resource (request 1 / request more than allocatable).
-  - What the API cannot show (pods in the lab do not run containers) - that the container really sees only its own
-    device nodes; the notes say so. Run on real GPU nodes for that.
+  - Positive case inside the containers (DRA) - on the same node, three pods print what they see (environment,
+    /dev): each claimed container sees what its own claim injected (CDI environment and device nodes naming its
+    allocated device), never the other pod's device; a second container in the same pod without the claim, and a
+    pod without a claim, see no allocated device. On nodes that run no containers (simulated nodes) this part
+    cannot run and the check is not verified.
+  - O(device_class) picks the DeviceClass to probe (default - the class whose driver publishes most devices).
 version_added: 0.1.0
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
+options:
+  device_class:
+    description: DeviceClass to probe; default - the one whose driver publishes the most devices.
+    type: str
+  probe_image:
+    description: Image with a POSIX shell, env and ls for the in-container part (the probe pods print what they see).
+    type: str
+    default: busybox:1.36
 extends_documentation_fragment:
   - k8s_ai.conformance.cluster
 """
@@ -45,29 +59,33 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators im
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     CLAIMS_REFUSED,
+    SHELL_IMAGE,
     claim_allocation,
     claim_manifest,
+    command_pod,
     pod_manifest,
     pod_scheduled,
     pod_unschedulable,
 )
 
 DRA = "resource.k8s.io/v1"
-NOTE = ("Verified through the API and scheduler: exclusive allocation of devices to claims and no device for a pod "
-        "without a claim. That the container sees only its own device (device nodes / CDI injection) needs a real "
-        "accelerator node and is not shown by this check.")
+ARGUMENT_SPEC = {"device_class": {"type": "str"}, "probe_image": {"type": "str", "default": SHELL_IMAGE}}
+# What a container sees, between markers joined by the shell (a pod spec echoed back never looks like it).
+SHOW = "echo \"vis\"\"ible-begin\"; env | grep -v ^HOSTNAME= | sort; ls -1 /dev | sed 's/^/dev:/'; " \
+       "echo \"vis\"\"ible-end\"; sleep 300"
+BEGIN, END = "visible-begin", "visible-end"
 
 
 def verify(check):
-    check.note(NOTE)
     check.static("accelerators are published through DRA or a device plugin", accelerators_mediated)
     check.positive("two pods on one node get distinct devices; a pod without a claim gets none", devices_isolated)
+    check.positive("inside the containers: each sees its own device only; without the claim, none", devices_visible)
     check.negative("a device held by one claim is never allocated to another", no_double_allocation)
 
 
 def accelerators_mediated(check):
     acc = check.dra_devices  # nodes are listed only when DRA has nothing (device-plugin fallback)
-    name, driver = pick_device_class(acc)
+    name, driver = pick_device_class(acc, check.params.get("device_class"))
     if name:
         nodes = {n: c for n, c in acc["drivers"][driver]["nodes"].items() if not n.startswith("<")}
         check.require(nodes, "driver %s publishes no node-local devices" % driver)
@@ -132,6 +150,73 @@ def devices_isolated(check, probe):
         "/".join(sorted(d[2] for d in allocated[0])), "/".join(sorted(d[2] for d in allocated[1])))
 
 
+def seen_by(probe, pod, container=None):
+    """The lines a probe container printed between the markers (its environment and /dev)."""
+    log = probe.wait_for_log(pod, END, "pod %s%s printed what it sees" % (
+        pod["metadata"]["name"], " container " + container if container else ""), container=container)
+    return set(log.split(BEGIN, 1)[-1].split(END, 1)[0].split())
+
+
+def identifiers(check, node):
+    """{device name: words that name it inside a container}: its name, its uuid attribute and, where the driver
+    publishes device minors, the device node (NVIDIA's CDI specs inject /dev/nvidia<minor>, not the name)."""
+    found = {}
+    path = check.cluster.path(DRA, "resourceslices")
+    for sl in check.cluster.iter_list(path, field_selector="spec.driver=%s,spec.nodeName=%s" % (
+            check.facts["driver"], node)):
+        for dev in sl["spec"].get("devices") or []:
+            attrs = dev.get("attributes") or {}
+            words = {dev["name"]}
+            if (attrs.get("uuid") or {}).get("string"):
+                words.add(attrs["uuid"]["string"])
+            if "int" in (attrs.get("minor") or {}) and check.facts["driver"] == "gpu.nvidia.com":
+                words.add("nvidia%d" % attrs["minor"]["int"])
+            found[dev["name"]] = words
+    return found
+
+
+def names(lines, devices, words):
+    """The allocated devices that any of the lines names by one of its words (whole words only)."""
+    return {d for d in devices for w in words.get(d, {d}) for line in lines
+            if re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(w), line)}
+
+
+def devices_visible(check, probe):
+    check.require(check.facts.get("mode"), "no accelerator found by the static part")
+    if check.facts["mode"] != "dra":
+        check.cannot_run("device plugins only: what a container sees is not probed through the extended resource")
+    node, _unused = freest_node(check, 2)
+    image = check.params["probe_image"]
+    pods, allocated = {}, {}
+    for name in ("see-a", "see-b"):
+        probe.create(claim_manifest(name, check.facts["device_class"]))
+        pod = command_pod(name, SHOW, image=image, claims={"accel": {"resourceClaimName": name}})
+        if name == "see-a":  # a second container of the same pod, without the claim
+            pod["spec"]["containers"].append(dict(pod["spec"]["containers"][0], name="no-claim"))
+            pod["spec"]["containers"][1]["resources"] = {"requests": {"cpu": "10m", "memory": "16Mi"}}
+        pods[name] = probe.create(pinned(pod, node))
+    pods["see-none"] = probe.create(pinned(command_pod("see-none", SHOW, image=image), node))
+    for name in ("see-a", "see-b"):
+        rc = probe.wait_for({"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": name}},
+                            claim_allocation, "claim %s allocated" % name)
+        allocated[name] = {r["device"] for r in claim_allocation(rc)}
+    both = allocated["see-a"] | allocated["see-b"]
+    seen = {"see-a": seen_by(probe, pods["see-a"], "probe"), "no-claim": seen_by(probe, pods["see-a"], "no-claim"),
+            "see-b": seen_by(probe, pods["see-b"]), "see-none": seen_by(probe, pods["see-none"])}
+    words = identifiers(check, node)
+    named = {who: names(lines, both, words) for who, lines in seen.items()}
+    check.record("allocated devices and the devices each container names", "pod logs vs claim allocations",
+                 response={"allocated": {k: sorted(v) for k, v in allocated.items()},
+                           "named": {k: sorted(v) for k, v in named.items()}})
+    for name in ("see-a", "see-b"):
+        check.require(named[name] == allocated[name], "container of %s names devices %s, its claim was allocated %s"
+                      % (name, sorted(named[name]) or "none", sorted(allocated[name])))
+    check.require(not named["no-claim"], "a container without the claim sees %s" % sorted(named["no-claim"]))
+    check.require(not named["see-none"], "a pod without a claim sees %s" % sorted(named["see-none"]))
+    return "on %s: see-a sees %s, see-b sees %s (each its own only); its claim-less container and a pod without " \
+           "a claim see none" % (node, "/".join(sorted(named["see-a"])), "/".join(sorted(named["see-b"])))
+
+
 def no_double_allocation(check, probe):
     check.require(check.facts.get("mode"), "no accelerator found by the static part")
     if check.facts["mode"] == "plugin":
@@ -189,7 +274,7 @@ def plugin_over_allocation(check, probe, node):
 
 
 def main():
-    run_check("secure_accelerator_access", verify)
+    run_check("secure_accelerator_access", verify, argument_spec=ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -195,7 +195,7 @@ def scale(name, replicas):
                       content_type="application/merge-patch+json")
 
 
-def wait_serving(name, timeout=180):
+def wait_serving(name, timeout=300):
     lab._wait("%s Deployment available and its webhooks served" % name, lambda: _serving_as_pod(name), timeout, 1)
 
 

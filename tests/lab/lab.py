@@ -536,6 +536,11 @@ def write_inventory(state):
                      "accelerator_metrics_enabled": False, "otel_collector_enabled": False,
                      "metrics_adapter_enabled": False}},
     }
+    if state.get("real_nodes"):
+        # secure_accelerator_access probes what containers see: the devices of the real nodes' DRA driver (the
+        # kwok nodes' NVIDIA-shaped devices belong to nodes that run no containers).
+        inventory["all"]["vars"]["verify_check_options"] = {
+            "secure_accelerator_access": {"device_class": realnodes.DRA_DRIVER}}
     with open(os.path.join(LAB, "inventory"), "w") as f:
         f.write("# The lab's Ansible inventory, written by tests/lab/lab.py\n")
         yaml.safe_dump(inventory, f, sort_keys=False)

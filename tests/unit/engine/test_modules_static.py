@@ -150,3 +150,13 @@ def test_virtual_device_selector_uses_the_attribute_domain():
     check = Check("virtualized_accelerator", {"timeout": 1, "not_applicable_reason": None}, cluster=cluster)
     virtualized_accelerator.virtual_devices_published(check)
     assert check.facts["selector"] == ("gpu.nvidia.com", "sriov.example.com/virtualFunction", True)
+
+
+def test_secure_access_names_a_device_only_by_a_whole_word():
+    from ansible_collections.k8s_ai.conformance.plugins.modules import secure_accelerator_access as sec
+
+    words = {"gpu-1": {"gpu-1", "nvidia1"}, "gpu-10": {"gpu-10"}}
+    assert sec.names({"GPU_DEVICE_1=gpu-1"}, {"gpu-1", "gpu-10"}, words) == {"gpu-1"}
+    assert sec.names({"GPU_DEVICE_10=gpu-10"}, {"gpu-1", "gpu-10"}, words) == {"gpu-10"}
+    assert sec.names({"dev:nvidia1"}, {"gpu-1"}, words) == {"gpu-1"}
+    assert sec.names({"dev:nvidia10", "PATH=/bin"}, {"gpu-1"}, words) == set()
