@@ -20,11 +20,11 @@ description:
   - Negative case - while a probe claim holds one device of a node, a claim for every device that node can reach
     (satisfiable only by handing the held device out twice) stays unallocated and its pod Unschedulable.
   - With device plugins only, the same cases use the extended resource (request 1 / request more than allocatable).
-  - Positive case inside the containers (DRA) - on the same node, three pods print what they see (environment,
-    /dev): each claimed container sees what its own claim injected (CDI environment and device nodes naming its
+  - "Positive case inside the containers (DRA) - on the same node, three pods print what they see (environment and
+    /dev); each claimed container sees what its own claim injected (CDI environment and device nodes naming its
     allocated device), never the other pod's device; a second container in the same pod without the claim, and a
     pod without a claim, see no allocated device. On nodes that run no containers (simulated nodes) this part
-    cannot run and the check is not verified.
+    cannot run and the check is not verified."
   - O(device_class) picks the DeviceClass to probe (default - the class whose driver publishes most devices).
 version_added: 0.1.0
 author: k8s_ai.conformance developers (@k8s-ai-conformance)

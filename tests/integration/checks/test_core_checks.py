@@ -495,14 +495,15 @@ def _metrics_handler(cluster):
 
 @pytest.fixture
 def fake_custom_metrics(lab_kubeconfig, kubectl, namespace, tmp_path):
-    """Register a throw-away custom metrics adapter (aggregated API on loopback), removed afterwards."""
+    """Register a throw-away custom metrics adapter (an aggregated API served here on the lab bridge's host
+    address, which the API server dials at its endpoint), removed afterwards."""
     name = "v1beta2." + METRICS_GROUP
     if kubectl.run("get", "apiservice", name, check=False).returncode == 0:
         pytest.skip("a custom metrics adapter is already registered; not replacing it")
     key, cert = str(tmp_path / "key.pem"), str(tmp_path / "cert.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
                     "-days", "1", "-subj", "/CN=fake-custom-metrics"], check=True, capture_output=True)
-    host = "127.0.0.9"
+    host = "172.31.250.1"  # tests/lab/realnodes.py HOST_IP (endpoints may not be loopback)
     with socket.socket() as probe_socket:
         probe_socket.bind((host, 0))
         port = probe_socket.getsockname()[1]
@@ -515,7 +516,9 @@ def fake_custom_metrics(lab_kubeconfig, kubectl, namespace, tmp_path):
     try:
         kubectl.apply([
             {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "fake-metrics", "namespace": namespace},
-             "spec": {"type": "ExternalName", "externalName": host, "ports": [{"name": "https", "port": port}]}},
+             "spec": {"ports": [{"name": "https", "port": port}]}},
+            {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "fake-metrics", "namespace": namespace},
+             "subsets": [{"addresses": [{"ip": host}], "ports": [{"name": "https", "port": port}]}]},
             {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": name},
              "spec": {"group": METRICS_GROUP, "version": "v1beta2", "insecureSkipTLSVerify": True,
                       "groupPriorityMinimum": 100, "versionPriority": 100,

@@ -137,7 +137,6 @@ def test_every_check_is_truthful_on_the_lab(module, lab_kubeconfig, kubectl):
         "ai_service_metrics": ["discovered and scraped"],
         "ai_inference": ["traffic splits"],
         "network_policy": ["reaches the server", "blocked"],
-        "workload_sandboxing": ["kernel other"],
         "otel_tracing": ["accepted by the collector"],
         "multi_nic": ["more than one interface"],
         "csi_storage": ["becomes Bound"],
@@ -206,10 +205,21 @@ def test_workload_identity_tokens_are_audience_bound(lab_kubeconfig):
     assert "eyJ" not in json.dumps(result["evidence"])  # no token (JWT) in the evidence
 
 
+def test_workload_sandboxing_is_implemented_by_gvisor_on_the_real_nodes(lab_kubeconfig):
+    result = run(workload_sandboxing, lab_kubeconfig, runtime_class="gvisor")
+    assert part(result, "kernel other")["outcome"] == "passed", result["parts"]
+    assert "gvisor" in part(result, "kernel other")["detail"]  # runsc reports a 4.x gVisor kernel
+    assert part(result, "handler no node has")["outcome"] == "passed", result["parts"]
+    assert "FailedCreatePodSandBox" in json.dumps(result["evidence"]) or "refused" in part(
+        result, "handler no node has")["detail"]
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+
+
 def test_workload_sandboxing_admission_real_isolation_not_claimed(lab_kubeconfig, kubectl):
+    # A sandbox RuntimeClass scheduled onto the kwok nodes, which run no container: nothing may be claimed.
     name = "it-more-sandbox"
     kubectl.apply({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name},
-                   "handler": "runsc"})
+                   "handler": "runsc", "scheduling": {"nodeSelector": {"type": "kwok"}}})
     try:
         result = run(workload_sandboxing, lab_kubeconfig, runtime_class=name)
     finally:

@@ -34,7 +34,9 @@ def queue(kubectl, namespace):
 
 
 def _pod_template(cpu):
+    # Simulated pods: the kwok nodes run them (their image exists nowhere; no real node could).
     return {"spec": {"restartPolicy": "Never", "tolerations": [{"operator": "Exists"}],
+                     "nodeSelector": {"type": "kwok"},
                      "containers": [{"name": "main", "image": "registry.invalid/trainer:1",
                                      "resources": {"requests": {"cpu": str(cpu), "memory": "1Gi"}}}]}}
 

@@ -214,4 +214,5 @@ def test_no_python_traceback_from_the_validator_cli(tmp_path):
                            str(tmp_path / "v1.35" / "x" / "PRODUCT.yaml")],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=collections_path()),
                           check=False)
-    assert proc.returncode == 1 and "does not exist" in proc.stdout and "Traceback" not in proc.stderr
+    # validate.go's own words for a missing file (os.ReadFile): "no such file or directory"
+    assert proc.returncode == 1 and "no such file or directory" in proc.stdout and "Traceback" not in proc.stderr
