@@ -416,6 +416,15 @@ set -u
 export PATH=/lab/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 logs=/var/log/lab; mkdir -p $logs /var/run/cdi /etc/cdi /var/lib/kubelet
 mount --make-rshared /
+# Every v1 hierarchy this process is in must be mounted: containerd's cgroup loader (the gVisor shim's) refuses
+# a process in one that is not ("cannot find cgroup mount destination"). podman mounts the ones that existed
+# when it was set up; hierarchies a systemd container activated later (hugetlb, perf_event, net_cls) are not.
+while IFS=: read -r _id controllers _path; do
+  [ -n "$controllers" ] || continue
+  dir=/sys/fs/cgroup/${controllers#name=}
+  mountpoint -q "$dir" && continue
+  mkdir -p "$dir" && mount -t cgroup -o "$controllers" cgroup "$dir" || echo "could not mount cgroup $controllers" >&2
+done < /proc/self/cgroup
 # cgroup v1: the kubelet's cgroupRoot (/kubelet) must exist in every hierarchy; each is bind-mounted onto
 # itself, as kind's entrypoint does, so the kubelet and runc see a cgroup tree of their own.
 for dir in /sys/fs/cgroup/*/; do
