@@ -5,8 +5,6 @@
 
 from __future__ import absolute_import, division, print_function
 
-import re
-
 DOCUMENTATION = r"""
 module: secure_accelerator_access
 short_description: Prove accelerator access is mediated and isolated by DRA (or device plugins)
@@ -53,6 +51,8 @@ result:
   type: dict
 """
 
+import re  # noqa: E402
+
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators import (  # noqa: E402
     pick_device_class,
 )
@@ -73,7 +73,8 @@ ARGUMENT_SPEC = {"device_class": {"type": "str"}, "probe_image": {"type": "str",
 # What a container sees, between markers joined by the shell (a pod spec echoed back never looks like it).
 SHOW = "echo \"vis\"\"ible-begin\"; env | grep -v ^HOSTNAME= | sort; ls -1 /dev | sed 's/^/dev:/'; " \
        "echo \"vis\"\"ible-end\"; sleep 300"
-BEGIN, END = "visible-begin", "visible-end"
+BEGIN = "visible-begin"
+END = "visible-end"
 
 
 def verify(check):

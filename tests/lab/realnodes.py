@@ -61,7 +61,7 @@ EMPTY = subprocess.CompletedProcess([], 0, "", "")
 
 def _run(argv, check=True, **kwargs):
     """Run a command; on failure stop the lab with its message (check) or return None."""
-    result = subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
     if result.returncode == 0:
         return result
     if check:
@@ -80,7 +80,8 @@ def host_packages():
         return
     print("lab: apt-get install %s" % " ".join(missing), flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if subprocess.run(["apt-get", "install", "-y", "-q"] + missing, env=env, capture_output=True).returncode:
+    if subprocess.run(["apt-get", "install", "-y", "-q"] + missing, env=env, capture_output=True,
+                      check=False).returncode:
         _run(["apt-get", "update", "-q"], env=env)
         _run(["apt-get", "install", "-y", "-q"] + missing, env=env)
 
@@ -199,9 +200,10 @@ def extra_images(lab):
     v = lab.versions()
     controllers = {"kueue": "registry.k8s.io/kueue/kueue:%s" % v["KUEUE_VERSION"],
                    "jobset": "registry.k8s.io/jobset/jobset:%s" % v["JOBSET_VERSION"]}
-    return [lambda out, n=name, ref=ref: images.binary_image(os.path.join(out, n + ".tar"), ref,
-                                                            os.path.join(lab.BIN, n), "manager", user="65532:65532")
-            for name, ref in controllers.items()]
+    def image(name, ref):
+        return lambda out: images.binary_image(os.path.join(out, name + ".tar"), ref, os.path.join(lab.BIN, name),
+                                               "manager", user="65532:65532")
+    return [image(name, ref) for name, ref in controllers.items()]
 
 
 def image_dir(lab):

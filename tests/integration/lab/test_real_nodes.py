@@ -139,6 +139,11 @@ def allocated(kubectl, namespace, pod_name):
     raise AssertionError("no claim owned by %s: %s" % (pod_name, [c["metadata"]["name"] for c in claims]))
 
 
+def listed(kubectl, namespace, name):
+    out = kubectl.run("logs", name, "-n", namespace).stdout
+    return out if "listed" in out else None
+
+
 def test_a_claimed_device_is_injected_and_only_into_its_own_container(kubectl, namespace, real_nodes):
     claim_template(kubectl, namespace, "one-gpu")
     node = real_nodes[0]
@@ -148,8 +153,7 @@ def test_a_claimed_device_is_injected_and_only_into_its_own_container(kubectl, n
     logs = {}
     for name in ("a", "b", "none"):
         running(kubectl, namespace, name)
-        logs[name] = wait_for("%s listed its environment" % name, lambda n=name: (lambda out: out if "listed" in out
-                              else None)(kubectl.run("logs", n, "-n", namespace).stdout))
+        logs[name] = wait_for("%s listed its environment" % name, lambda n=name: listed(kubectl, namespace, n))
     seen_a, seen_b = devices_seen(logs["a"]), devices_seen(logs["b"])
     # Each container sees exactly the device the scheduler allocated to its own claim ...
     assert seen_a == allocated(kubectl, namespace, "a") and len(seen_a) == 1, logs["a"]
@@ -211,4 +215,3 @@ def test_a_restarted_node_comes_back_ready_and_its_pods_recover(lab, kubectl, na
     after = wait_for("pod on the restarted node running again", recovered, 180)
     assert after["spec"]["nodeName"] == node
     assert "started-" in kubectl.run("logs", "survivor", "-n", namespace).stdout
-
