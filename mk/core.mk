@@ -5,7 +5,7 @@ PYTHON_PATHS := plugins tests bench
 
 .PHONY: unit lint lint-python lint-yaml lint-ansible sanity sanity-venv integration integration-tests integration-pytest lab-down-tests
 unit: deps
-	mkdir -p $(RESULTS); $(PYTEST) -q -p no:cacheprovider --junitxml=$(RESULTS)/unit.xml tests/unit
+	mkdir -p $(RESULTS); $(PYTEST) -q -p no:cacheprovider -n 2 --junitxml=$(RESULTS)/unit.xml tests/unit
 
 lint: lint-python lint-yaml lint-ansible sanity
 lint-python: venv
