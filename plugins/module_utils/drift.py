@@ -105,7 +105,7 @@ def find_report_json(path, cluster=None):
                               if os.path.isdir(d)) if p]
     if not candidates:
         raise NoReport("%s holds no k8s_ai.conformance report (looked for %s in it and in v<minor>/<platform>/)"
-                         % (path, " or ".join(REPORT_JSON_NAMES + ("another report *.json",))))
+                       % (path, " or ".join(REPORT_JSON_NAMES + ("another report *.json",))))
     # Several checklist versions or platforms under one root: the newest report is the baseline.
     return max(candidates, key=lambda p: (os.path.getmtime(p), p))
 
@@ -213,8 +213,8 @@ def summary(drift):
     parts = []
     n = len(drift["regressions"])
     parts.append("%d regression%s%s" % (n, "" if n == 1 else "s",
-                                         (" (MUST: %s)" % ", ".join(drift["must_regressions"]))
-                                         if drift["must_regressions"] else ""))
+                                        (" (MUST: %s)" % ", ".join(drift["must_regressions"]))
+                                        if drift["must_regressions"] else ""))
     n = len(drift["improvements"])
     parts.append("%d improvement%s" % (n, "" if n == 1 else "s"))
     if drift["changes"]:
@@ -276,7 +276,7 @@ def html_section(drift):
             if entry.get("check") else esc(entry["id"])
         out.append('<tr><td><span class="pill %s">%s</span></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
                    "<td>%s</td></tr>" % (pill[kind], esc(kind.rstrip("s")), anchor, esc(str(entry.get("level") or "")),
-                                        esc(entry["list"]), esc(before), esc(now)))
+                                         esc(entry["list"]), esc(before), esc(now)))
     out.append("</tbody></table></section>")
     return "\n".join(out)
 

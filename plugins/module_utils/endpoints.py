@@ -109,7 +109,7 @@ class Endpoint:
             raise EndpointError(str(exc)) from None
         if status in PROXY_UNREACHABLE:
             raise EndpointError("%s could not be reached through the API server proxy (HTTP %s): %s"
-                               % (self.description, status, text.strip()[:200]))
+                                % (self.description, status, text.strip()[:200]))
         return status, text
 
     def _url_request(self, method, path, body, query, accept, timeout):
@@ -133,8 +133,8 @@ class Endpoint:
         """Body text of a GET; EndpointError (could not run) unless the answer is 2xx."""
         status, text = self.request(cluster, "GET", path, query=query, accept=accept, timeout=timeout)
         if not 200 <= status <= 299:
-            raise EndpointError("GET %s answered HTTP %s: %s" % (self.location(path, query), status,
-                                                                text.strip()[:200]))
+            raise EndpointError("GET %s answered HTTP %s: %s"
+                                % (self.location(path, query), status, text.strip()[:200]))
         return text
 
     def get_json(self, cluster, path="", query=None, timeout=10):
@@ -143,8 +143,8 @@ class Endpoint:
         try:
             return json.loads(text)
         except ValueError:
-            raise EndpointError("GET %s did not answer JSON: %s" % (self.location(path, query),
-                                                                   text.strip()[:200])) from None
+            raise EndpointError("GET %s did not answer JSON: %s"
+                                % (self.location(path, query), text.strip()[:200])) from None
 
     def post_json(self, cluster, path, body, timeout=10):
         """(HTTP status, decoded JSON answer or its text) of a JSON POST; any HTTP status comes back."""

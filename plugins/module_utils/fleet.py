@@ -124,9 +124,9 @@ def html_page(doc, base_dir):
            "<title>AI conformance fleet</title><style>%s</style></head><body>" % _CSS,
            "<header><h1>Kubernetes AI Conformance - fleet</h1>",
            '<p class="sub">%d cluster(s) · generated %s by %s</p>' % (len(doc["clusters"]), esc(doc["generated"]),
-                                                                       TOOL),
+                                                                      TOOL),
            '<p class="verdict %s">%s</p></header>' % ("good" if doc["state"] == "conformant" else "bad",
-                                                       esc(doc["verdict"])),
+                                                      esc(doc["verdict"])),
            '<section><h2>Clusters</h2><p>%s</p>' % " ".join(
                '<span class="pill %s">%s: %d</span>' % (_PILL[s], esc(s), n) for s, n in doc["counts"].items() if n),
            "<table><thead><tr><th>Cluster</th><th>State</th><th>Checklist</th><th>Server</th><th>Verdict</th>"
@@ -163,7 +163,7 @@ def html_page(doc, base_dir):
                 cells.append('<td><span class="pill %s">%s</span>%s%s</td>' % (
                     _PILL.get(req["status"], "na"), esc(str(req["status"])), mark, regressed))
             out.append("<tr><td>%s <span class=\"muted\">[%s]</span></td>%s</tr>" % (esc(rid), esc(level or "-"),
-                                                                                   "".join(cells)))
+                                                                                     "".join(cells)))
         out.append("</tbody></table></section>")
     out.append("<footer>%s · fleet.json · fleet.md beside this page; one report folder per cluster</footer>"
                "</body></html>" % TOOL)

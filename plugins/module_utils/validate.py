@@ -761,7 +761,7 @@ def _lines(data, what):
 
 def parse_junit(data):
     """parseJUnit: testsuites/testsuite nesting, testcases with failure/error/skipped children."""
-    import xml.parsers.expat as expat
+    from xml.parsers import expat
 
     head = data[:200]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -932,16 +932,16 @@ def resolve_evidence_path(product_dir, link, own_dir=None):
 # --------------------------------------------------------------------------------------- network
 def check_url(url, timeout=30):
     """validateURL: HEAD, then GET; None when reachable (status < 400), else the reason."""
+    from urllib.error import HTTPError
     try:
-        from urllib.error import HTTPError
-        from urllib.request import Request, urlopen
+        from ansible.module_utils.urls import open_url
     except ImportError:  # pragma: no cover
-        return "urllib unavailable"
+        return "ansible.module_utils.urls unavailable"
     headers = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
                "Accept-Language": "en-US,en;q=0.5"}
     for method in ("HEAD", "GET"):
         try:
-            with urlopen(Request(url, headers=headers, method=method), timeout=timeout) as resp:  # nosec B310
+            with open_url(url, headers=headers, method=method, timeout=timeout, use_netrc=False) as resp:
                 status = resp.status
         except HTTPError as exc:
             status = exc.code
@@ -958,9 +958,12 @@ def check_url(url, timeout=30):
 
 def fetch_cncf_members(timeout=60):
     """fetchCNCFMembers: names of the CNCF members in the landscape; raises ValueError with the reason."""
-    from urllib.request import Request, urlopen
     try:
-        with urlopen(Request(LANDSCAPE_URL, headers={"User-Agent": USER_AGENT}), timeout=timeout) as resp:  # nosec
+        from ansible.module_utils.urls import open_url
+    except ImportError:  # pragma: no cover
+        raise ValueError("failed to fetch CNCF landscape: ansible.module_utils.urls unavailable") from None
+    try:
+        with open_url(LANDSCAPE_URL, headers={"User-Agent": USER_AGENT}, timeout=timeout, use_netrc=False) as resp:
             if resp.status != 200:
                 raise ValueError("failed to fetch CNCF landscape: HTTP %d" % resp.status)
             body = resp.read()
@@ -1088,7 +1091,7 @@ def _status_rules(rid, level, status, notes, findings):
     """Status checks of validateProduct (na_rule upstream) or checkRequirementStatus of PR #146 (pending)."""
     if status not in VALID_STATUSES:
         findings.errors.append("Invalid status '%s' for '%s'. Must be one of [%s]" % (status, rid,
-                                                                                     " ".join(VALID_STATUSES)))
+                                                                                      " ".join(VALID_STATUSES)))
     pending = findings.na_rule == "pending"
     if level == catalog.MUST and status != "Implemented":
         if pending and status == "N/A" and rid in CONDITIONAL_MUST:

@@ -184,9 +184,9 @@ def inference_answered(check, probe):
     if not (url and model):
         check.skip("not run: set inference_url and model to send a request through the gateway")
     status, answer = Endpoint(url).post_json(check.cluster, "", {"model": model, "prompt": "Say hello",
-                                                                  "max_tokens": 8}, timeout=60)
+                                                                 "max_tokens": 8}, timeout=60)
     check.record("inference request", "POST " + url, request={"model": model}, response={"status": status,
-                                                                                          "answer": answer})
+                                                                                         "answer": answer})
     check.require(status == 200 and isinstance(answer, dict) and answer.get("choices"),
                   "HTTP %s, answer has no choices: %s" % (status, str(answer)[:200]))
     return "model %s answered through %s" % (answer.get("model") or model, url)

@@ -40,7 +40,7 @@ def test_a_failed_run_with_a_clean_report_is_not_conformant(tmp_path):
 def test_pages_escape_and_link(tmp_path):
     good = write_report(tmp_path / "fleet" / "<east>", GOOD, version="1.34")
     doc, paths = fleet.write(str(tmp_path / "fleet"), [{"name": "<east>", "report_path": good},
-                                                        {"name": "west|1", "error": "boom <b>"}])
+                                                       {"name": "west|1", "error": "boom <b>"}])
     assert [os.path.basename(p) for p in paths] == ["fleet.json", "fleet.md", "fleet.html"]
     page = (tmp_path / "fleet" / "fleet.html").read_text()
     assert "&lt;east&gt;" in page and "<east>" not in page and "boom &lt;b&gt;" in page
@@ -49,7 +49,7 @@ def test_pages_escape_and_link(tmp_path):
     assert "west\\|1" in md and "- **west\\|1**: boom <b>" in md
     assert json.loads((tmp_path / "fleet" / "fleet.json").read_text())["counts"]["conformant"] == 1
     assert doc["clusters"][0]["requirements"]["gang_scheduling"] == {"status": "Implemented", "verified": True,
-                                                                      "level": "MUST"}
+                                                                     "level": "MUST"}
 
 
 def test_module_lists_expected_clusters_without_an_entry(tmp_path):

@@ -262,7 +262,7 @@ def test_entrypoint_job_prints_the_report_as_tar(tmp_path, fake_env):
 
 def test_entrypoint_cronjob_compares_and_keeps_history(tmp_path, fake_env):
     reports = tmp_path / "reports"
-    for _ in range(3):
+    for _run in range(3):
         proc = entry("cronjob", fake_env, VERIFY_REPORT_DIR=str(reports), VERIFY_HISTORY="2",
                      VERIFY_METRICS_FILE=str(reports / "metrics.prom"))
         assert proc.returncode == 0, proc.stderr

@@ -54,8 +54,8 @@ STATUSES = {"dra_support": "Implemented", "gang_scheduling": "Not Implemented", 
 @pytest.fixture
 def report_data(tmp_path):
     path = write_report(tmp_path / "r", STATUSES, run={"run_id": "r1", "cluster": "gpu-east",
-                                                        "started": "2026-11-23T14:00:00Z",
-                                                        "finished": "2026-11-23T14:02:30Z"})
+                                                       "started": "2026-11-23T14:00:00Z",
+                                                       "finished": "2026-11-23T14:02:30Z"})
     return path, drift.load_report(path)[1]
 
 
@@ -148,7 +148,7 @@ def test_cli_serve_reads_the_report_on_every_scrape(tmp_path):
                               stderr=subprocess.PIPE)
     try:
         def scrape():
-            for _ in range(100):
+            for _attempt in range(100):
                 try:
                     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as resp:
                         assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
