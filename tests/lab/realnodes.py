@@ -200,6 +200,7 @@ def extra_images(lab):
     v = lab.versions()
     controllers = {"kueue": "registry.k8s.io/kueue/kueue:%s" % v["KUEUE_VERSION"],
                    "jobset": "registry.k8s.io/jobset/jobset:%s" % v["JOBSET_VERSION"]}
+
     def image(name, ref):
         return lambda out: images.binary_image(os.path.join(out, name + ".tar"), ref, os.path.join(lab.BIN, name),
                                                "manager", user="65532:65532")
