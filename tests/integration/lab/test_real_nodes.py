@@ -6,7 +6,6 @@ really printed or served; nothing here is simulated."""
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -16,19 +15,10 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
 import realnodes  # noqa: E402  (tests/lab/realnodes.py)
 
+from integration.lab.test_lab import wait_for  # noqa: E402
+
 BUSYBOX = realnodes.IMAGES["busybox"]
 REAL = {realnodes.REAL_LABEL: "true"}
-
-
-def wait_for(what, predicate, timeout=90, interval=0.5):
-    deadline = time.time() + timeout
-    value = None
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, value))
 
 
 @pytest.fixture(scope="module")
