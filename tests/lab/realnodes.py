@@ -109,7 +109,10 @@ def _gvisor_shim_module(lab, module_dir):
     copy = os.path.join(build, "gvisor")
     marker = os.path.join(copy, ".lab-source")
     if lab._read(marker) != source:
-        shutil.rmtree(copy, ignore_errors=True)
+        if os.path.exists(copy):  # the module cache's directories are read-only, and so are their copies
+            for dirpath, _dirs, _files in os.walk(copy):
+                os.chmod(dirpath, 0o755)
+            shutil.rmtree(copy)
         # Hard links where the module cache is on the same file system: a copy of 70 MB in no time.
         shutil.copytree(source, copy, copy_function=_link_or_copy)
         with open(marker, "w") as handle:
@@ -156,12 +159,8 @@ def build(lab):
     lab._go_build("dra-example-kubeletplugin", os.path.join(go, "dra"),
                   "sigs.k8s.io/dra-example-driver/cmd/dra-example-kubeletplugin",
                   os.path.join(node_bin, "dra-example-kubeletplugin"))
-    for link in ("kubelet", "kube-proxy"):
-        target = os.path.join(node_bin, link)
-        if not os.path.exists(target):
-            shutil.copy2(os.path.join(lab.BIN, "kube"), target)
-    _refresh_copy(os.path.join(lab.BIN, "kube"), os.path.join(node_bin, "kubelet"))
-    _refresh_copy(os.path.join(lab.BIN, "kube"), os.path.join(node_bin, "kube-proxy"))
+    for command in ("kubelet", "kube-proxy"):
+        _refresh_copy(os.path.join(lab.BIN, "kube"), os.path.join(node_bin, command))
     lab._go_build("pause", os.path.join(go, "pause"), ".", os.path.join(lab.BIN, "pause"))
     lab._go_build("coredns", os.path.join(go, "coredns"), ".", os.path.join(lab.BIN, "coredns"))
     build_images(lab)
