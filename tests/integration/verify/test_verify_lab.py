@@ -105,7 +105,11 @@ def test_dra_is_proven_on_the_lab(full_run):
     is not asserted here; the dra_support module's own tests do that.)"""
     dra = [c for c in full_run["data"]["checks"] if c["check"] == "dra_support"][0]
     assert dra["verified"], dra["summary"]
-    assert dra["status"] in ("Implemented", "Partially Implemented"), dra["summary"]
+    # The verdict follows the honesty rule: some behaviour observed -> Implemented/Partially, none -> Not
+    # Implemented, whatever the (deterministic) static part says.
+    behaviour = [p["outcome"] == "passed" for p in dra["parts"] if p["kind"] != "static" and p["required"]]
+    expected = ("Implemented", "Partially Implemented") if any(behaviour) else ("Not Implemented",)
+    assert dra["status"] in expected, dra["summary"]
     assert dra["parts"][0]["kind"] == "static" and dra["parts"][0]["outcome"] == "passed", dra["parts"][0]
     kinds = {p["kind"] for p in dra["parts"]}
     assert {"static", "positive", "negative"} <= kinds
