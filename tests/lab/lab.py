@@ -515,9 +515,25 @@ def start_mirror(state):
     builder = os.path.join(HERE, "mirror", "build.py")
     if os.path.exists(builder):
         subprocess.run([sys.executable, builder, "--out", mirror], check=True)
-    _start(state, "mirror", [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", mirror,
-                             str(PORTS["mirror"])])
-    _wait("mirror", lambda: _port_open(PORTS["mirror"]), 15)
+    start_server(state, "mirror", [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", mirror,
+                                   str(PORTS["mirror"])], "127.0.0.1", PORTS["mirror"])
+
+
+def start_server(state, name, argv, host, port, tries=5):
+    """Start a lab process that listens on host:port; start it again when it exits before it listens. The
+    lab's ports lie in the ephemeral range: for a moment, some connection may hold one (seen twice: the
+    mirror's "Address already in use" with nothing listening there)."""
+    for _attempt in range(tries):
+        _start(state, name, argv)
+        deadline = time.time() + 15
+        while time.time() < deadline and _alive(state["processes"][name]["pid"]):
+            if _port_open(port, host):
+                return
+            time.sleep(0.1)
+        _stop(state, name)
+        time.sleep(2)
+    raise SystemExit("lab: %s could not listen on %s:%d (see %s)" % (name, host, port,
+                                                                   os.path.join(LOGS, name + ".log")))
 
 
 # ---------------------------------------------------------------- commands
@@ -568,10 +584,12 @@ def cmd_up(args):
     _save(state)
     state["real_nodes_wanted"] = args.real_nodes
     write_kubeconfig(KUBECONFIG, "admin")
+    # The mirror binds first: its port (like every lab port) lies in the ephemeral range, which the control
+    # plane's own connections start using once it runs (seen: "Address already in use" when started later).
+    start_mirror(state)
     start_control_plane(state)
     populate(args.gpu_nodes, args.gpus_per_node, args.cpu_nodes)
     realnodes.up(sys.modules[__name__], state, args.real_nodes)
-    start_mirror(state)
     write_inventory(state)
     if args.controllers:
         import controllers  # noqa: PLC0415  (tests/lab/controllers.py)

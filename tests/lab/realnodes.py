@@ -521,9 +521,8 @@ def registry_hosts(lab):
 
 def start_registry(lab, state):
     registry.prepare(image_dir(lab), registry_dir(lab))
-    lab._start(state, "registry", [sys.executable, os.path.join(HERE, "registry.py"), "serve", registry_dir(lab),
-                                   HOST_IP, str(REGISTRY_PORT)])
-    lab._wait("image registry on %s:%d" % (HOST_IP, REGISTRY_PORT), lambda: lab._port_open(REGISTRY_PORT, HOST_IP), 15)
+    lab.start_server(state, "registry", [sys.executable, os.path.join(HERE, "registry.py"), "serve",
+                                         registry_dir(lab), HOST_IP, str(REGISTRY_PORT)], HOST_IP, REGISTRY_PORT)
 
 
 def up(lab, state, count):
