@@ -532,8 +532,8 @@ def start_server(state, name, argv, host, port, tries=5):
             time.sleep(0.1)
         _stop(state, name)
         time.sleep(2)
-    raise SystemExit("lab: %s could not listen on %s:%d (see %s)" % (name, host, port,
-                                                                   os.path.join(LOGS, name + ".log")))
+    log = os.path.join(LOGS, name + ".log")
+    raise SystemExit("lab: %s could not listen on %s:%d (see %s)" % (name, host, port, log))
 
 
 # ---------------------------------------------------------------- commands
