@@ -117,9 +117,10 @@ def device_class_summary(dc):
     return out
 
 
-def discover(cluster, nodes=True):
+def discover(cluster, nodes=True, node_items=None):
     """Discover DRA devices and device-plugin resources (see module docstring for the shape).
-    nodes=False skips listing Nodes (device-plugin resources, node label hints): DRA facts only, cheaper."""
+    nodes=False skips listing Nodes (device-plugin resources, node label hints): DRA facts only, cheaper.
+    node_items: a function giving the Node list when the caller already has it (a run shares one)."""
     acc = {"dra_api": served_dra_version(cluster), "device_classes": [], "drivers": {}, "extended_resources": {},
            "node_label_hints": {}, "nodes": 0}
     if acc["dra_api"]:
@@ -133,7 +134,7 @@ def discover(cluster, nodes=True):
         acc["nodes"] = None
         return acc
     try:
-        for node in cluster.iter_list("/api/v1/nodes"):
+        for node in (node_items() if node_items else cluster.iter_list("/api/v1/nodes")):
             acc["nodes"] += 1
             for key, value in ((node.get("metadata") or {}).get("labels") or {}).items():
                 if key.startswith(LABEL_HINT_PREFIXES) and SHARING_LABEL_WORDS.search(key):

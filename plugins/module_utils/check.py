@@ -121,6 +121,11 @@ Reading the cluster (records evidence)
   check.note(text)                         add a line to the result's notes
   check.params                             module parameters (common ones + your argument_spec)
 
+In-process runs (the verify role's run_checks action): run_in_process(name, verify, argument_spec, params,
+check_mode, shared) validates the parameters like AnsibleModule and returns the same result; the checks of
+one run share a RunShared - one API connection pool, discovery documents and the accelerator discovery,
+each fetched once per run - while each check keeps its own request counters and evidence.
+
 Result: run_check exits with changed=False and `result` (docs/architecture.md schema). Bad input
 (kubeconfig missing/malformed, unknown context) fails the module with a message naming the input and
 still returns `result` (verified=false). An unreachable or unauthorised API server gives a result
@@ -129,6 +134,7 @@ with an `error` part and verified=false.
 
 from __future__ import absolute_import, division, print_function
 
+import threading
 import time
 import traceback
 
@@ -154,6 +160,8 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import 
     make_part,
 )
 
+MAX_NAMES_IN_EVIDENCE = 50
+
 COMMON_ARGUMENT_SPEC = {
     "kubeconfig": {"type": "raw"},
     "context": {"type": "str"},
@@ -170,8 +178,9 @@ def iso_now(ts=None):
 class Check:
     """State of one check run: parts, evidence, facts, the lazily opened probe."""
 
-    def __init__(self, name, params, check_mode=False, cluster=None, run_id=None):
+    def __init__(self, name, params, check_mode=False, cluster=None, run_id=None, shared=None):
         self.name = name
+        self.shared = shared
         self.params = params
         self.check_mode = check_mode
         self.cluster = cluster
@@ -190,6 +199,8 @@ class Check:
     # ---- connecting -----------------------------------------------------------------------------
     def connect(self):
         """Load the kubeconfig; raises ClusterError naming the bad input."""
+        if self.cluster is None and self.shared is not None:
+            self.cluster = self.shared.cluster.sibling()
         if self.cluster is None:
             self.cluster = Cluster.connect(self.params.get("kubeconfig"), self.params.get("context"),
                                            validate_certs=self.params.get("validate_certs", True))
@@ -314,8 +325,16 @@ class Check:
 
     def _discover(self, nodes):
         what = "DeviceClasses, ResourceSlices" + (", node allocatable and labels" if nodes else "")
+        if self.shared is not None:
+            what += "; once per run, shared by its checks"
         with self.evidence.step("discover accelerators (%s)" % what, "list " + what) as step:
-            found = accelerators_mod.discover(self.cluster, nodes=nodes)
+            if self.shared is not None:
+                def node_items():
+                    return self.shared.once("nodes", lambda: self.cluster.list("/api/v1/nodes"))
+                found = self.shared.accelerators(nodes, lambda: accelerators_mod.discover(
+                    self.cluster, nodes=nodes, node_items=node_items if nodes else None))
+            else:
+                found = accelerators_mod.discover(self.cluster, nodes=nodes)
             step.response = accelerators_mod.summary(found)
         return found
 
@@ -330,6 +349,20 @@ class Check:
         with self.evidence.step(title, action) as step:
             items = self.cluster.list(path, label_selector=label_selector)
             step.response = [(i.get("metadata") or {}).get("name") for i in items]
+        return items
+
+    def nodes(self, title="nodes", label_selector=None):
+        """Nodes (all, or those matching label_selector). The full list is fetched once per in-process run and
+        shared by its checks; evidence holds how many and the first names."""
+        action = "GET /api/v1/nodes" + ((" ?labelSelector=" + label_selector) if label_selector else "")
+        shared = self.shared is not None and not label_selector
+        with self.evidence.step(title, action + ("; once per run, shared by its checks" if shared else "")) as step:
+            if shared:
+                items = self.shared.once("nodes", lambda: self.cluster.list("/api/v1/nodes"))
+            else:
+                items = self.cluster.list("/api/v1/nodes", label_selector=label_selector)
+            names = [(i.get("metadata") or {}).get("name") for i in items]
+            step.response = {"count": len(names), "names": names[:MAX_NAMES_IN_EVIDENCE]}
         return items
 
     def served(self, api_version, kinds):
@@ -398,6 +431,60 @@ class _LazyProbe:
 
     def __getattr__(self, name):
         return getattr(self._check.probe, name)
+
+
+class RunShared:
+    """What the checks of one in-process run share: the connection (its pool), the discovery documents,
+    the Node list and the accelerator discovery, each fetched once. Thread-safe."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self._lock = threading.Lock()
+        self._locks = {}
+        self._values = {}
+
+    def once(self, key, fetch):
+        """fetch() the first time `key` is asked for (other askers wait for it), its value afterwards."""
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                self._values[key] = fetch()
+            return self._values[key]
+
+    def accelerators(self, nodes, discover):
+        """The run's accelerator discovery (with Nodes when `nodes`); a discovery with Nodes also answers the
+        DRA-only one."""
+        if not nodes and ("accelerators", True) in self._values:
+            return self._values[("accelerators", True)]
+        return self.once(("accelerators", bool(nodes)), discover)
+
+
+def check_parameters(argument_spec, params):
+    """(validated parameters, error message or None) - the module's argument checks, for in-process runs."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    spec = dict(COMMON_ARGUMENT_SPEC)
+    spec.update(argument_spec or {})
+    checked = ArgumentSpecValidator(spec).validate(dict(params or {}))
+    if checked.error_messages:
+        return checked.validated_parameters, "; ".join(checked.error_messages)
+    return checked.validated_parameters, None
+
+
+def run_in_process(name, verify, argument_spec, params, check_mode=False, shared=None, run_id=None):
+    """Run one check in this process; returns (result, error message or None). The error (bad parameters,
+    kubeconfig) is what the module would fail with; the result is still returned (verified=false)."""
+    validated, error = check_parameters(argument_spec, params)
+    check = Check(name, validated, check_mode=check_mode, shared=shared, run_id=run_id)
+    if error:
+        check.parts.append(make_part("module arguments", "static", ERROR, error))
+        return check.result(), error
+    try:
+        check.connect()
+    except ClusterError as exc:
+        check.parts.append(make_part("cluster access (kubeconfig/context)", "static", ERROR, str(exc)))
+        return check.result(), str(exc)
+    return check.run(verify), None
 
 
 def run_check(name, verify, argument_spec=None, module_class=None):

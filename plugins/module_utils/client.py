@@ -169,8 +169,9 @@ class Cluster:
         self._discovery = {}
 
     @classmethod
-    def connect(cls, kubeconfig=None, context=None, validate_certs=True, request_timeout=30):
-        """Load the kubeconfig (path, content or dict; default $KUBECONFIG / ~/.kube/config / in-cluster)."""
+    def connect(cls, kubeconfig=None, context=None, validate_certs=True, request_timeout=30, pool_size=None):
+        """Load the kubeconfig (path, content or dict; default $KUBECONFIG / ~/.kube/config / in-cluster).
+        pool_size: connections kept to the API server (threads of one run share them)."""
         if not HAS_KUBERNETES:
             raise ClusterError("the 'kubernetes' Python package is required: %s" % KUBERNETES_IMPORT_ERROR)
         if kubeconfig is None:
@@ -183,7 +184,7 @@ class Cluster:
                     k8s_config.load_incluster_config(client_configuration=configuration)
                 except k8s_config.ConfigException as exc:
                     raise ClusterError("in-cluster config: %s" % exc) from None
-                return cls._build(configuration, validate_certs, request_timeout, "in-cluster")
+                return cls._build(configuration, validate_certs, request_timeout, "in-cluster", pool_size)
             else:
                 raise ClusterError("kubeconfig: not given, and neither $KUBECONFIG nor ~/.kube/config exists")
         data, label, base = _load_kubeconfig_dict(kubeconfig)
@@ -195,13 +196,22 @@ class Cluster:
             loader.load_and_set(configuration)
         except Exception as exc:  # the library raises ConfigException, ValueError, KeyError, ...
             raise ClusterError("%s: cannot use context %r: %s" % (label, name, exc)) from None
-        return cls._build(configuration, validate_certs, request_timeout, "%s context %s" % (label, name))
+        return cls._build(configuration, validate_certs, request_timeout, "%s context %s" % (label, name), pool_size)
 
     @classmethod
-    def _build(cls, configuration, validate_certs, request_timeout, label):
+    def _build(cls, configuration, validate_certs, request_timeout, label, pool_size=None):
         if not validate_certs:
             configuration.verify_ssl = False
+        if pool_size:
+            configuration.connection_pool_maxsize = int(pool_size)
         return cls(k8s_client.ApiClient(configuration), request_timeout=request_timeout, label=label)
+
+    def sibling(self):
+        """Another view of the same connection and discovery cache with its own request counters (one per
+        check of an in-process run: each check reports its own API requests, discovery is done once)."""
+        other = Cluster(self.api_client, request_timeout=self.request_timeout, label=self.label)
+        other._discovery = self._discovery
+        return other
 
     # ---- raw requests -------------------------------------------------------------------------
     def _exchange(self, method, path, body=None, query=None, accept="application/json",

@@ -178,14 +178,17 @@ def no_scale_up(check, probe):
         asked, refusal.get("reason"), (refusal.get("message") or "")[:200])
 
 
+ARGUMENT_SPEC = {
+    "probe_scale_up": {"type": "bool", "default": False},
+    "accelerator_resource": {"type": "str"},
+    "node_selector": {"type": "dict", "default": {}},
+    "scale_up_timeout": {"type": "int", "default": 600},
+    "not_applicable_reason": {"type": "str", "default": "no cluster autoscaler on this platform (bare metal)"},
+}
+
+
 def main():
-    run_check("cluster_autoscaling", verify, argument_spec={
-        "probe_scale_up": {"type": "bool", "default": False},
-        "accelerator_resource": {"type": "str"},
-        "node_selector": {"type": "dict", "default": {}},
-        "scale_up_timeout": {"type": "int", "default": 600},
-        "not_applicable_reason": {"type": "str", "default": "no cluster autoscaler on this platform (bare metal)"},
-    })
+    run_check("cluster_autoscaling", verify, argument_spec=ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def cc_runtime_class(check):
 
 
 def tee_nodes(check):
-    nodes = check.list("nodes", "/api/v1/nodes")
+    nodes = check.nodes()
     tee = {n["metadata"]["name"]: tee_labels(n["metadata"].get("labels")) for n in nodes}
     tee = {k: v for k, v in tee.items() if v}
     check.facts["tee_nodes"] = tee

@@ -137,8 +137,11 @@ def template_allocated(check, probe):
     return "generated claim %s allocated" % generated["metadata"]["name"]
 
 
+ARGUMENT_SPEC = {"device_class": {"type": "str"}}
+
+
 def main():
-    run_check("dra_support", verify, argument_spec={"device_class": {"type": "str"}})
+    run_check("dra_support", verify, argument_spec=ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

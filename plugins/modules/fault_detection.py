@@ -96,7 +96,7 @@ def accelerator_nodes(acc):
 def detector_conditions(check):
     wanted = accelerator_nodes(check.accelerators)
     check.require(wanted, "no accelerator node found (no DRA devices or device-plugin accelerators)")
-    nodes = [n for n in check.list("nodes", "/api/v1/nodes") if n["metadata"]["name"] in wanted]
+    nodes = [n for n in check.nodes() if n["metadata"]["name"] in wanted]
     by_node = {n["metadata"]["name"]: detector_conditions_of(n) for n in nodes}
     check.record("detector conditions per accelerator node", "node status.conditions",
                  response={k: ["%s=%s" % (c.get("type"), c.get("status")) for c in v] for k, v in by_node.items()})

@@ -226,10 +226,15 @@ def gang_too_big(check, probe):
         queue["metadata"]["name"], n, asked, resource, message)
 
 
+ARGUMENT_SPEC = {
+    "cluster_queue": {"type": "str"},
+    "pods": {"type": "int", "default": 3},
+    "probe_cluster_queue": {"type": "bool", "default": True},
+}
+
+
 def main():
-    run_check("gang_scheduling", verify, argument_spec={"cluster_queue": {"type": "str"},
-                                                        "pods": {"type": "int", "default": 3},
-                                                        "probe_cluster_queue": {"type": "bool", "default": True}})
+    run_check("gang_scheduling", verify, argument_spec=ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

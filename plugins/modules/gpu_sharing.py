@@ -144,8 +144,11 @@ def partition_claim(check, probe):
     return "claim for %s (DeviceClass %s) allocated %s" % (selector, classes[0], claim_allocation(rc)[0]["device"])
 
 
+ARGUMENT_SPEC = {"not_applicable_reason": {"type": "str"}}
+
+
 def main():
-    run_check("gpu_sharing", verify, argument_spec={"not_applicable_reason": {"type": "str"}})
+    run_check("gpu_sharing", verify, argument_spec=ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def nic_resources(nodes):
 
 def devices_advertised(check):
     drivers = network_drivers(check.accelerators)
-    resources = nic_resources(check.list("nodes", "/api/v1/nodes"))
+    resources = nic_resources(check.nodes())
     nads = []
     if not check.served("k8s.cni.cncf.io/v1", ["NetworkAttachmentDefinition"]):
         nads = check.list("NetworkAttachmentDefinitions", "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions")

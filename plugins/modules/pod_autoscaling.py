@@ -164,9 +164,14 @@ def hpa_reports_missing_metric(check, probe):
     return "ScalingActive=False, FailedGetPodsMetric: %s" % (cond.get("message") or "")[:200]
 
 
+ARGUMENT_SPEC = {
+    "custom_metric": {"type": "str"},
+    "target_average_value": {"type": "str", "default": "1"},
+}
+
+
 def main():
-    run_check("pod_autoscaling", verify, argument_spec={"custom_metric": {"type": "str"},
-                                                        "target_average_value": {"type": "str", "default": "1"}})
+    run_check("pod_autoscaling", verify, argument_spec=ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -191,10 +191,13 @@ def webhook_ready(check, group):
     return "%d webhooks cover %s; %s" % (len(hooks), group, "; ".join(notes))
 
 
+ARGUMENT_SPEC = {
+    "operators": {"type": "list", "elements": "str", "choices": ["jobset", "kueue"],
+                  "default": ["jobset", "kueue"]}}
+
+
 def main():
-    run_check("robust_controller", verify, argument_spec={
-        "operators": {"type": "list", "elements": "str", "choices": ["jobset", "kueue"],
-                      "default": ["jobset", "kueue"]}})
+    run_check("robust_controller", verify, argument_spec=ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def topology_api_served(check):
 
 
 def nodes_have_topology_labels(check):
-    nodes = check.list("nodes", "/api/v1/nodes")
+    nodes = check.nodes()
     check.facts["nodes"] = nodes
     levels = []
     if check.facts.get("kueue"):

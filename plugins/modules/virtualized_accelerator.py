@@ -118,8 +118,11 @@ def device_class_for(check, driver):
     return classes[0]
 
 
+ARGUMENT_SPEC = {"not_applicable_reason": {"type": "str"}}
+
+
 def main():
-    run_check("virtualized_accelerator", verify, argument_spec={"not_applicable_reason": {"type": "str"}})
+    run_check("virtualized_accelerator", verify, argument_spec=ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

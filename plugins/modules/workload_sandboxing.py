@@ -119,7 +119,7 @@ def sandbox_runtime_class(check):
 def handler_on_nodes(check):
     rc = check.facts.get("runtime_class") or check.fail("no sandbox RuntimeClass found")
     selector = ((rc.get("scheduling") or {}).get("nodeSelector")) or {}
-    nodes = {n["metadata"]["name"]: n for n in check.list("nodes", "/api/v1/nodes")}
+    nodes = {n["metadata"]["name"]: n for n in check.nodes()}
     configured, missing = [], []
     for name, facts in sorted(check.params["node_facts"].items()):
         facts = facts or {}
