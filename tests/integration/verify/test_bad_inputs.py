@@ -157,6 +157,22 @@ def test_server_without_the_ai_apis(tmp_path):
     assert data["checklist"]["version"] == "1.35"
 
 
+def test_a_bad_check_option_is_named_and_the_other_checks_still_run(tmp_path):
+    with FakeApiServer("v1.35.4") as api:
+        kubeconfig = write_kubeconfig(tmp_path / "kc", api.url, token="x" * 20)
+        rc, out, rep = run_verify(tmp_path, dict(FAST, verify_kubeconfig=kubeconfig,
+                                                 verify_checks=["dra_support", "gpu_sharing"],
+                                                 verify_check_options={"dra_support": {"no_such_option": 1}}))
+    assert rc != 0 and "Traceback" not in out
+    _path, data = load_results(rep)
+    by_check = {c["check"]: c for c in data["checks"]}
+    dra = by_check["dra_support"]
+    assert not dra["verified"] and dra["status"] == "Not Implemented"
+    assert any("no_such_option" in p["detail"] for p in dra["parts"]), dra["parts"]
+    assert "gpu_sharing" in by_check and by_check["gpu_sharing"]["parts"], "the other check did not run"
+    assert "dra_support [MUST]: Not Implemented (not verified)" in out
+
+
 # --- inputs against the lab ------------------------------------------------------------------------------
 def test_unknown_context(tmp_path, lab_kubeconfig):
     rc, out, rep = run_verify(tmp_path, dict(FAST, verify_kubeconfig=lab_kubeconfig, verify_context="no-such-ctx"))
