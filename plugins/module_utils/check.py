@@ -80,7 +80,8 @@ Probe (behavioural parts; one namespace per check, opened on first use, deleted 
                                            the probe labels; cluster-scoped ones are deleted at the end
   probe.try_create(obj, dry_run=False)     -> (obj, None) or (None, ApiError) for expected refusals
   probe.get(obj), probe.list(api_version, kind, label_selector=None, field_selector=None), probe.delete(obj)
-  probe.wait_for(obj, cond, "what", timeout=None)    poll until cond(obj); raises WaitTimeout (failed)
+  probe.wait_for(obj, cond, "what", timeout=None)    watch (poll where it cannot) until cond(obj); raises
+                                                     WaitTimeout (failed); cond must depend on obj only
   probe.wait_until(fetch, cond, "what", timeout=None) same for any fetch() (e.g. probe.list(...))
   probe.stays(obj, cond, "what", seconds=5)          negative cases: cond must hold the whole time
   probe.logs(pod) -> text                  a probe pod's log ("" when none yet), recorded as evidence

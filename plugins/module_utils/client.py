@@ -53,6 +53,10 @@ class ClusterError(Exception):
     """Cluster access failed; the message is meant for the user (no traceback needed)."""
 
 
+class WatchUnavailable(Exception):
+    """This client (or the server) cannot stream a watch; callers fall back to polling."""
+
+
 class ApiError(ClusterError):
     """The API server answered with an error status."""
 
@@ -275,6 +279,65 @@ class Cluster:
         """A pod's log (text); None when the pod or its log does not exist and missing_ok."""
         return self.get_text(self.path("v1", "pods", namespace, name, "log"),
                              query={"container": container} if container else None, missing_ok=missing_ok)
+
+    # ---- watches (one request for a whole wait) -------------------------------------------------
+    def watch(self, path, query, timeout):
+        """Events ({"type", "object"}) of a watch on a collection path, until the server ends it after
+        `timeout` seconds (timeoutSeconds) or the caller stops iterating. One counted request. Raises
+        WatchUnavailable when this client cannot stream, ApiError for a refused watch."""
+        query = dict(query or {}, watch="1", timeoutSeconds=str(max(1, int(timeout))))
+        url_path = path + "?" + urlencode(query)
+        self.requests += 1
+        self.requests_by_verb["WATCH"] = self.requests_by_verb.get("WATCH", 0) + 1
+        try:
+            status, chunks, close = self._stream(url_path, timeout + 10)
+        except ClusterError:
+            raise
+        except Exception as exc:  # no streaming in this client, a transport error: the caller polls
+            raise WatchUnavailable("watch %s: %s" % (path, _short_error(exc))) from None
+        try:
+            if status != 200:
+                data = b"".join(chunks)
+                try:
+                    body = json.loads(data) if data else {}
+                except ValueError:
+                    body = {"message": _text(data)[:300]}
+                raise self._error("GET", path, status, body if isinstance(body, dict) else {})
+            buffered = b""
+            for chunk in chunks:
+                buffered += chunk
+                while b"\n" in buffered:
+                    line, buffered = buffered.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        raise WatchUnavailable("watch %s: not a stream of events" % path) from None
+                    if not isinstance(event, dict) or "type" not in event:
+                        raise WatchUnavailable("watch %s: not a stream of events" % path)
+                    yield event
+        except ClusterError:
+            raise
+        except WatchUnavailable:
+            raise
+        except Exception as exc:  # the stream broke (read timeout, reset): the caller polls the rest
+            raise WatchUnavailable("watch %s: %s" % (path, _short_error(exc))) from None
+        finally:
+            close()
+
+    def _stream(self, url_path, read_timeout):
+        """(status, iterator of body chunks, close()) of a GET whose body is read as it arrives."""
+        api = self.api_client
+        req = api.param_serialize("GET", url_path, header_params={"Accept": "application/json"},
+                                  auth_settings=["BearerToken"])
+        resp = api.call_api(*req, _request_timeout=(10, read_timeout))
+        raw = resp.response  # urllib3's response, not read yet
+
+        def close():
+            raw.close()
+            raw.release_conn()
+        return resp.status, raw.stream(16384), close
 
     def _send(self, method, url_path, headers, body):
         api = self.api_client

@@ -32,7 +32,7 @@ import re
 import string
 import time
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError, ClusterError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError, ClusterError, WatchUnavailable
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import CannotRun, PartFailed
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "k8s-ai-conformance")
@@ -145,6 +145,7 @@ class Probe:
         self.prefix = prefix or DEFAULT_PREFIX
         self.run_id = run_id or new_run_id()
         self.poll_interval = poll_interval
+        self.watch = True  # wait_for watches; False after a watch could not be read (then it polls)
         self.created_at = time.time()
         self.lifetime = max(MIN_LIFETIME, 10 * timeout)
         self.deadline = self.created_at + self.lifetime - 30  # stop working well before GC may strike
@@ -292,8 +293,59 @@ class Probe:
             time.sleep(min(self.poll_interval, max(0.0, end - time.time())))
 
     def wait_for(self, obj, condition_fn, what, timeout=None):
-        """Poll an object until condition_fn(obj) is truthy; return it, or raise WaitTimeout (failed)."""
-        return self.wait_until(lambda: self.get(obj), condition_fn, what, timeout, _name=_ref(obj))
+        """Wait until condition_fn(obj) is truthy; return the object, or raise WaitTimeout (failed). Watches
+        the object (one request, ends the moment the condition holds); polls where watching is not possible."""
+        if not self.watch:
+            return self.wait_until(lambda: self.get(obj), condition_fn, what, timeout, _name=_ref(obj))
+        budget = self._budget(timeout)
+        started = time.time()
+        value, ok, how = self._watch(obj, condition_fn, budget)
+        took = time.time() - started
+        action = "%s %s until: %s (timeout %ds)" % (how, _ref(obj), what, budget)
+        if ok:
+            self.evidence.add("wait: " + what, action, response=value, duration_s=took)
+            return value
+        message = "not observed within %ds: %s; last state: %s" % (budget, what, _describe(value))
+        self.evidence.add("wait: " + what, action, response=value, duration_s=took, error=message)
+        raise WaitTimeout(message, value)
+
+    def _watch(self, obj, condition_fn, budget):
+        """(last value, condition met, how) - watch from the object's current version; on a stream the client
+        cannot read, or an expired version, poll for the rest of the budget."""
+        end = time.time() + budget
+        value = self.get(obj)
+        if condition_fn(value):
+            return value, True, "GET"
+        meta = obj.get("metadata") or {}
+        name = meta.get("name")
+        res = self.cluster.resource(obj["apiVersion"], obj["kind"])
+        namespace = (meta.get("namespace") or self.namespace) if res.get("namespaced") else None
+        collection = self.cluster.path(obj["apiVersion"], res["name"], namespace)
+        version = ((value or {}).get("metadata") or {}).get("resourceVersion")
+        try:
+            while time.time() < end:
+                query = {"fieldSelector": "metadata.name=%s" % name, "allowWatchBookmarks": "true"}
+                if version:
+                    query["resourceVersion"] = version
+                opened = time.time()
+                for event in self.cluster.watch(collection, query, max(1.0, end - time.time())):
+                    kind = event.get("type")
+                    if kind == "ERROR":  # e.g. 410 Gone: the version expired
+                        raise WatchUnavailable("watch: %s" % (event.get("object") or {}).get("message", "error"))
+                    current = event.get("object") or {}
+                    version = (current.get("metadata") or {}).get("resourceVersion") or version
+                    if kind == "BOOKMARK":
+                        continue
+                    value = None if kind == "DELETED" else current
+                    if condition_fn(value):
+                        return value, True, "watch"
+                if time.time() - opened < 1:  # the server ended the watch at once: do not spin
+                    time.sleep(min(self.poll_interval, max(0.0, end - time.time())))
+        except WatchUnavailable:
+            self.watch = False
+            value, ok = self._poll(lambda: self.get(obj), condition_fn, True, max(0.0, end - time.time()))
+            return value, ok, "watch, then poll every %.1fs" % self.poll_interval
+        return value, False, "watch"
 
     def wait_until(self, fetch, condition_fn, what, timeout=None, _name=None):
         """Like wait_for, for any fetch() (e.g. a list of pods)."""

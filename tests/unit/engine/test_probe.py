@@ -1,3 +1,4 @@
+import json
 import re
 import time
 
@@ -252,3 +253,68 @@ def test_denied_by_webhook_tells_the_operator_from_the_schema():
     schema = ApiError("x", 422, body={"message": 'JobSet "x" is invalid: spec.replicatedJobs: Required value'})
     broken = ApiError("x", 500, body={"message": 'Internal error occurred: failed calling webhook "vjobset"'})
     assert pr.denied_by_webhook(webhook) and not pr.denied_by_webhook(schema) and not pr.denied_by_webhook(broken)
+
+
+class WatchingCluster(FakeCluster):
+    """A fake whose watches stream the given events (a real client streams them from the server)."""
+
+    def __init__(self, events):
+        super().__init__()
+        self.events = events
+        self.watches = []
+
+    def _stream(self, url_path, read_timeout):
+        self.watches.append(url_path)
+        lines = [(json.dumps(e) + "\n").encode() for e in self.events]
+        return 200, iter(lines), lambda: None
+
+
+def scheduled(pod, node="n1"):
+    pod = json.loads(json.dumps(pod))
+    pod.setdefault("status", {})["conditions"] = [{"type": "PodScheduled", "status": "True"}]
+    pod["spec"]["nodeName"] = node
+    return pod
+
+
+def test_wait_for_watches_from_the_current_version_and_ends_on_the_event():
+    cluster = WatchingCluster([])
+    evidence = Evidence()
+    with pr.Probe(cluster, "x", evidence, timeout=5, poll_interval=0.01) as probe:
+        pod = probe.create(pr.pod_manifest("p"))
+        current = probe.get(pod)
+        cluster.events = [{"type": "MODIFIED", "object": current},
+                          {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "99"}}},
+                          {"type": "MODIFIED", "object": scheduled(current)}]
+        gets = sum(1 for m, _p in cluster.log if m == "GET")
+        found = probe.wait_for(pod, pr.pod_scheduled, "pod scheduled")
+    assert found["spec"]["nodeName"] == "n1"
+    assert len(cluster.watches) == 1
+    assert "watch=1" in cluster.watches[0] and "fieldSelector=metadata.name%3Dp" in cluster.watches[0]
+    assert "/namespaces/%s/pods?" % probe.namespace in cluster.watches[0]
+    assert sum(1 for m, _p in cluster.log if m == "GET") == gets + 1  # one GET, then only the watch
+    assert any(e["action"].startswith("watch Pod/p") for e in evidence.entries if e["title"] == "wait: pod scheduled")
+
+
+def test_an_expired_watch_falls_back_to_polling():
+    cluster = WatchingCluster([{"type": "ERROR", "object": {"code": 410, "message": "too old resource version"}}])
+    polls = []
+
+    def evolve(obj):
+        polls.append(1)
+        return scheduled(obj) if len(polls) >= 3 else obj
+
+    with pr.Probe(cluster, "x", Evidence(), timeout=5, poll_interval=0.01) as probe:
+        pod = probe.create(pr.pod_manifest("p"))
+        cluster.on_get = evolve
+        found = probe.wait_for(pod, pr.pod_scheduled, "pod scheduled")
+        assert found["spec"]["nodeName"] == "n1"
+        assert probe.watch is False and len(cluster.watches) == 1
+
+
+def test_a_watch_that_never_brings_the_condition_times_out_as_a_failure():
+    cluster = WatchingCluster([])
+    with pr.Probe(cluster, "x", Evidence(), timeout=0.3, poll_interval=0.01) as probe:
+        pod = probe.create(pr.pod_manifest("p"))
+        with pytest.raises(pr.WaitTimeout):
+            probe.wait_for(pod, pr.pod_scheduled, "pod scheduled")
+    assert 1 <= len(cluster.watches) <= 40  # a watch the server ends at once is not reopened in a busy loop
