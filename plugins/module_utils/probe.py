@@ -44,6 +44,12 @@ LABEL_EXPIRES = "k8s-ai-conformance/expires"
 PROBE_SELECTOR = "%s=%s,%s=true" % (MANAGED_BY[0], MANAGED_BY[1], LABEL_PROBE)
 DEFAULT_PREFIX = "ai-conformance-probe"
 POLL_INTERVAL = 0.5
+# How long a negative case watches a refusal hold (probe.stays). The proof is the mechanism's own verdict
+# (Unschedulable for its claim, QuotaReserved=False, FailedCreatePodSandBox), observed first; the window
+# only confirms that no later sync reverses it: a few controller/scheduler retries fit in it.
+STAYS_AFTER_VERDICT = 3
+# Kueue requeues an inadmissible Workload with a backoff (1 s, 2 s, 4 s ...): two re-evaluations fit.
+STAYS_AFTER_KUEUE_VERDICT = 8
 MIN_LIFETIME = 900  # seconds a probe may live at most (raised for long timeouts)
 
 

@@ -52,7 +52,11 @@ result:
 import re  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import pod_manifest, pod_unschedulable  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    STAYS_AFTER_VERDICT,
+    pod_manifest,
+    pod_unschedulable,
+)
 
 CC_HANDLER = re.compile(r"(tdx|snp|sev|coco|(^|[-_])cc($|[-_])|enclave|sgx|confidential)", re.I)
 TEE_LABEL = re.compile(r"(cpu-security\.(tdx|sev|sgx)[a-z.]*enabled|/tdx|/sev|/snp|cc\.capable|cc\.ready|"
@@ -124,7 +128,7 @@ def non_tee_refused(check, probe):
     # refused by the RuntimeClass's node selector, not for some other reason a pod may stay pending
     probe.wait_for(pod, lambda p: pod_unschedulable(p, because=("node affinity", "selector")),
                    "pod pinned to a non-TEE node Unschedulable by node selector")
-    probe.stays(pod, lambda p: not p["spec"].get("nodeName"), "pod stays unscheduled", seconds=5)
+    probe.stays(pod, lambda p: not p["spec"].get("nodeName"), "pod stays unscheduled", seconds=STAYS_AFTER_VERDICT)
     return "pod pinned to non-TEE node %s stayed unscheduled (node selector of the RuntimeClass)" % others[0]
 
 

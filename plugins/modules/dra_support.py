@@ -56,6 +56,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.accelerators im
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     CLAIMS_REFUSED,
+    STAYS_AFTER_VERDICT,
     claim_allocation,
     claim_manifest,
     claim_template_manifest,
@@ -117,7 +118,7 @@ def oversized_claim_refused(check, probe):
     # Unschedulable BECAUSE of its claim (the scheduler's DRA plugin), not for a reason that holds without DRA
     pod = probe.wait_for(pod, lambda p: pod_unschedulable(p, because=CLAIMS_REFUSED),
                          "pod too-many reported Unschedulable for its claim")
-    probe.stays(rc, lambda c: not claim_allocation(c), "claim too-many stays unallocated", seconds=3)
+    probe.stays(rc, lambda c: not claim_allocation(c), "claim too-many stays unallocated", seconds=STAYS_AFTER_VERDICT)
     message = (condition(pod, "PodScheduled").get("message") or "")[:200]
     return "claim for %d devices (max per node %d) unallocated; pod Unschedulable: %s" % (
         too_many, too_many - 1, message)

@@ -63,6 +63,7 @@ import math  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    STAYS_AFTER_KUEUE_VERDICT,
     condition,
     has_condition,
     parse_quantity,
@@ -218,7 +219,7 @@ def gang_too_big(check, probe):
     gang = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "gang-too-big"}}
     probe.stays(gang, lambda j: j and j["spec"].get("suspend") and not job_pods(probe, "gang-too-big")
                 and not has_condition(workload_of(probe, kueue, "gang-too-big"), "Admitted"),
-                "Job gang-too-big stays suspended, not admitted, with 0 pods", seconds=5)
+                "Job gang-too-big stays suspended, not admitted, with 0 pods", seconds=STAYS_AFTER_KUEUE_VERDICT)
     refused = condition(wl, "QuotaReserved") or {}
     message = "%s: %s" % (refused.get("reason"), (refused.get("message") or "")[:200])
     asked = ("%s per pod" % too_big[resource]) if too_big else "pods"

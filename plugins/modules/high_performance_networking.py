@@ -52,6 +52,7 @@ result:
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     CLAIMS_REFUSED,
+    STAYS_AFTER_VERDICT,
     claim_allocation,
     claim_manifest,
     pod_manifest,
@@ -164,7 +165,7 @@ def impossible_nic_refused(check, probe):
     claim, pod = claim_and_pod(check, probe, "no-such-nic", expression)
     probe.wait_for(pod, lambda p: pod_unschedulable(p, because=CLAIMS_REFUSED),
                    "pod with an impossible network claim unschedulable for its claim")
-    probe.stays(claim, lambda c: not claim_allocation(c), "claim stays unallocated", seconds=3)
+    probe.stays(claim, lambda c: not claim_allocation(c), "claim stays unallocated", seconds=STAYS_AFTER_VERDICT)
     return "claim for ifName=ai-conformance-no-such-if stays unallocated, pod unschedulable"
 
 

@@ -60,6 +60,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import ru
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     CLAIMS_REFUSED,
     SHELL_IMAGE,
+    STAYS_AFTER_VERDICT,
     claim_allocation,
     claim_manifest,
     command_pod,
@@ -233,7 +234,7 @@ def no_double_allocation(check, probe):
     rc, pod = claimed_pod(probe, "wants-all", node, check.facts["device_class"], count=everything)
     probe.wait_for(pod, lambda p: pod_unschedulable(p, because=CLAIMS_REFUSED),
                    "pod wants-all (claim for all %d devices of %s) Unschedulable for its claim" % (everything, node))
-    probe.stays(rc, lambda c: not claim_allocation(c), "claim wants-all stays unallocated", seconds=3)
+    probe.stays(rc, lambda c: not claim_allocation(c), "claim wants-all stays unallocated", seconds=STAYS_AFTER_VERDICT)
     return "claim holder got %s on %s; a claim for all %d devices there stays unallocated, pod Unschedulable " \
            "(a held device is never handed out twice)" % ("/".join(sorted(d[2] for d in held)), node, everything)
 

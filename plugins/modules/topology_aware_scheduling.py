@@ -57,6 +57,7 @@ result:
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     LABEL_PROBE,
+    STAYS_AFTER_KUEUE_VERDICT,
     TOLERATE_ALL,
     condition,
     has_condition,
@@ -211,7 +212,7 @@ def too_wide_job_refused(check, probe):
     # Kueue's own verdict (QuotaReserved=False) first: a Workload nobody evaluates also "stays unadmitted"
     wl = probe.wait_until(lambda: workload_of(check, probe, job), lambda w: has_condition(w, "QuotaReserved", "False"),
                           "Workload of too-wide evaluated and refused (QuotaReserved=False)")
-    wl = probe.stays(wl, lambda w: not admitted(w), "Workload stays unadmitted", seconds=8,
+    wl = probe.stays(wl, lambda w: not admitted(w), "Workload stays unadmitted", seconds=STAYS_AFTER_KUEUE_VERDICT,
                      fetch=lambda: workload_of(check, probe, job))
     refused = condition(wl, "QuotaReserved") or {}
     return "2 pods x %s CPU (largest node %dm) not admitted: %s" % (cpu, largest, (refused.get("message") or "")[:200])
