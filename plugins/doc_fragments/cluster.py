@@ -30,6 +30,14 @@ options:
         C(k8s-ai-conformance/probe=true); leftovers past their expiry are garbage-collected by the next run.
     type: str
     default: ai-conformance-probe
+  command_node_selector:
+    description:
+      - Node labels for the probe pods that must really run a command (their log, traffic or kernel is the
+        evidence), e.g. C({lab.k8s-ai-conformance.io/real-node: "true"}) on a cluster that mixes simulated
+        nodes (kwok) with real ones. Merged into each such pod's nodeSelector (keys it already has are kept);
+        pods with a nodeName keep it. Empty - any node.
+    type: dict
+    default: {}
   validate_certs:
     description:
       - Verify the API server's TLS certificate.

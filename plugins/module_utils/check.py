@@ -169,6 +169,7 @@ COMMON_ARGUMENT_SPEC = {
     "timeout": {"type": "int", "default": 60},
     "probe_namespace_prefix": {"type": "str", "default": DEFAULT_PREFIX},
     "validate_certs": {"type": "bool", "default": True, "aliases": ["verify_ssl"]},
+    "command_node_selector": {"type": "dict", "default": {}},
 }
 
 
@@ -292,7 +293,8 @@ class Check:
     def probe(self):
         if self._probe is None:
             probe = Probe(self.cluster, self.name, self.evidence, timeout=self.timeout,
-                          prefix=self.params.get("probe_namespace_prefix") or DEFAULT_PREFIX, run_id=self.run_id)
+                          prefix=self.params.get("probe_namespace_prefix") or DEFAULT_PREFIX, run_id=self.run_id,
+                          command_node_selector=self.params.get("command_node_selector"))
             probe.open()
             self._probe = probe
         return self._probe

@@ -44,6 +44,8 @@ LABEL_EXPIRES = "k8s-ai-conformance/expires"
 PROBE_SELECTOR = "%s=%s,%s=true" % (MANAGED_BY[0], MANAGED_BY[1], LABEL_PROBE)
 DEFAULT_PREFIX = "ai-conformance-probe"
 POLL_INTERVAL = 0.5
+# Label of the pods made by command_pod (their command must really run; see Probe.command_node_selector).
+LABEL_RUNS_COMMAND = "k8s-ai-conformance/runs-command"
 # How long a negative case watches a refusal hold (probe.stays). The proof is the mechanism's own verdict
 # (Unschedulable for its claim, QuotaReserved=False, FailedCreatePodSandBox), observed first; the window
 # only confirms that no later sync reverses it: a few controller/scheduler retries fit in it.
@@ -143,7 +145,7 @@ class Probe:
     """A throw-away namespace plus helpers; use as a context manager so cleanup always runs."""
 
     def __init__(self, cluster, check, evidence, timeout=60, prefix=DEFAULT_PREFIX, run_id=None,
-                 poll_interval=POLL_INTERVAL):
+                 poll_interval=POLL_INTERVAL, command_node_selector=None):
         self.cluster = cluster
         self.check = check
         self.evidence = evidence
@@ -152,6 +154,7 @@ class Probe:
         self.run_id = run_id or new_run_id()
         self.poll_interval = poll_interval
         self.watch = True  # wait_for watches; False after a watch could not be read (then it polls)
+        self.command_node_selector = dict(command_node_selector or {})
         self.created_at = time.time()
         self.lifetime = max(MIN_LIFETIME, 10 * timeout)
         self.deadline = self.created_at + self.lifetime - 30  # stop working well before GC may strike
@@ -234,6 +237,8 @@ class Probe:
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         meta.setdefault("labels", {}).update(self.labels)
+        if self.command_node_selector:
+            self._pin_command_pods(obj)
         if not meta.get("name") and not meta.get("generateName"):
             meta["generateName"] = "probe-"
         res = self.cluster.resource(obj["apiVersion"], obj["kind"])
@@ -242,6 +247,18 @@ class Probe:
             return obj, self.cluster.path(obj["apiVersion"], res["name"], self.namespace), True
         self._collect_garbage(obj["apiVersion"], res["name"])
         return obj, self.cluster.path(obj["apiVersion"], res["name"]), False
+
+    def _pin_command_pods(self, obj):
+        """Pods that must really run their command (command_pod) go to the nodes of command_node_selector,
+        unless already placed: on a cluster that mixes simulated nodes (kwok) with real ones, only the real
+        ones run containers."""
+        for pod in (obj, (obj.get("spec") or {}).get("template") or {}):
+            spec = pod.get("spec") or {}
+            labels = (pod.get("metadata") or {}).get("labels") or {}
+            if labels.get(LABEL_RUNS_COMMAND) == "true" and not spec.get("nodeName"):
+                selector = spec.setdefault("nodeSelector", {})
+                for key, value in self.command_node_selector.items():
+                    selector.setdefault(key, str(value))
 
     def create(self, obj, title=None):
         """Create an object (namespaced ones in the probe namespace); labelled; return the server's copy."""
@@ -456,6 +473,7 @@ def command_pod(name, command, image=SHELL_IMAGE, ports=None, labels=None, annot
     """A probe pod running a command: a string is a shell script (sh -c), a list the exact argv. ports:
     [8080] or [{"name": "metrics", "containerPort": 8080}]; requests default cpu 10m, memory 16Mi; claims as
     in pod_manifest. Tolerates every taint (tolerate_all) so it can land on accelerator nodes."""
+    labels = dict(labels or {}, **{LABEL_RUNS_COMMAND: "true"})
     pod = pod_manifest(name, claims=claims, labels=labels, tolerate_all=tolerate_all, image=image,
                        requests={"cpu": "10m", "memory": "16Mi"} if requests is None else requests)
     container = pod["spec"]["containers"][0]

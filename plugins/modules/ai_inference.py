@@ -308,7 +308,7 @@ def count_log(log):
 
 def from_cluster(check, probe, base, total):
     """The same requests sent by a client pod inside the cluster (gateways often have in-cluster addresses only)."""
-    fetch = 'wget -q -T 3 -O - --header "Host: %s"' % SPLIT_HOST
+    fetch = 'timeout 3 wget -q -O - --header "Host: %s"' % SPLIT_HOST
     script = ('for i in $(seq %d); do r=$(%s %s/ 2>/dev/null | head -1); echo "S ${r:-none}"; done; '
               'for i in $(seq %d); do r=$(%s --header "%s: %s" %s/ 2>/dev/null | head -1); echo "H ${r:-none}"; done; '
               'echo "DO""NE"' % (total, fetch, base, max(10, total // 5), fetch, check.params["header_name"],

@@ -13,9 +13,12 @@ description:
   - Static (optional, informational) - the NetworkPolicy API is served (always, it is built in - enforcement is
     what counts); the policy-capable network plugins found and the namespaces that already have a default-deny
     egress policy are reported.
-  - Positive - without a policy, a client pod reaches a server pod (its log shows the server's token).
-  - Negative - after a deny-all-egress NetworkPolicy in the probe namespace, a new client pod cannot reach the
-    same server (its log shows the request blocked).
+  - Negative - a client pod reaches a server pod without any policy (a control - its log shows the server's
+    token); after a deny-all-egress NetworkPolicy in the probe namespace, a new client pod cannot reach the same
+    server (its log shows the request blocked).
+  - Positive - under that deny, a second policy allowing egress to the server's pods on port 8080 lets a new
+    client reach it. Run only after the deny was seen enforced - without an enforcer every request is
+    "allowed", so an allow rule proves nothing on its own; a cluster without enforcement is Not Implemented.
   - Enforcement needs a data plane (a CNI that implements NetworkPolicy); where pods do not really run (no logs),
     the behavioural parts report that they could not run, never passed.
 version_added: "0.1.0"
@@ -61,8 +64,10 @@ ARGUMENT_SPEC = {
 def verify(check):
     check.static("the NetworkPolicy API is served", policy_api_served, required=False)
     check.static("a NetworkPolicy-capable network plugin is installed", policy_plugin_found, required=False)
-    check.positive("without a policy a client pod reaches the server", reachable_without_policy)
-    check.negative("with a deny-all-egress policy the client is blocked", blocked_with_policy)
+    # The enforcement is the capability: the refusal first (with a connectivity control), then the allow rule,
+    # which only means something once a deny was seen enforced (without an enforcer everything is "allowed").
+    check.negative("a deny-all-egress policy blocks a request that succeeds without it", blocked_with_policy)
+    check.positive("under that deny, an egress rule to the server permits the request", allowed_by_rule)
 
 
 def is_deny_all_egress(policy):
@@ -105,28 +110,37 @@ def client_result(check, probe, name):
     """'open' (reached the server and saw its token) or 'blocked', from the client pod's log."""
     ip, token = server(check, probe)
     host = "[%s]" % ip if ":" in ip else ip
-    # the marker is joined by the shell, so a pod spec echoed back never looks like a result
-    pod = probe.create(command_pod(name, "if wget -q -T 5 -O - http://%s:8080/ ; then echo RESULT\"=open\"; "
+    # the marker is joined by the shell, so a pod spec echoed back never looks like a result; `timeout`, not
+    # wget -T (Debian's static busybox 1.35 wget crashes with -T, and a crash must not read as "blocked")
+    pod = probe.create(command_pod(name, "if timeout 5 wget -q -O - http://%s:8080/ ; then echo RESULT\"=open\"; "
                                          "else echo RESULT\"=blocked\"; fi" % host, image=check.params["probe_image"]))
     log = probe.wait_for_log(pod, "RESULT=", "client pod %s logged its result" % name)
     return "open" if "RESULT=open" in log and token in log else "blocked"
 
 
-def reachable_without_policy(check, probe):
-    outcome = client_result(check, probe, "client-open")
-    check.require(outcome == "open", "client could not reach the server without any policy")
-    check.facts["reachable"] = True
-    return "client reached %s:8080 and read the server's token" % check.facts["server_ip"]
-
-
 def blocked_with_policy(check, probe):
-    check.require(check.facts.get("reachable"), "not meaningful: the server was not reachable without a policy")
+    # control: the same client reaches the server without any policy, so "blocked" below is the policy's doing
+    check.require(client_result(check, probe, "client-open") == "open",
+                  "client could not reach the server without any policy (pod network broken?)")
     probe.create({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny-egress"},
                   "spec": {"podSelector": {}, "policyTypes": ["Egress"]}})
     outcome = client_result(check, probe, "client-denied")
-    check.require(outcome == "blocked", "client still reached the server despite a deny-all-egress policy")
-    return "deny-all-egress policy blocked the client's request to %s:8080" % check.facts["server_ip"]
+    check.require(outcome == "blocked", "client still reached the server despite a deny-all-egress policy "
+                  "(no NetworkPolicy enforcement)")
+    check.facts["deny_enforced"] = True
+    return "without a policy the client reached %s:8080; a deny-all-egress policy blocked the same request" % (
+        check.facts["server_ip"])
 
+
+def allowed_by_rule(check, probe):
+    check.require(check.facts.get("deny_enforced"), "not meaningful: a deny-all-egress policy was not enforced")
+    probe.create({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "allow-srv"},
+                  "spec": {"podSelector": {}, "policyTypes": ["Egress"],
+                           "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "srv"}}}],
+                                       "ports": [{"protocol": "TCP", "port": 8080}]}]}})
+    outcome = client_result(check, probe, "client-allowed")
+    check.require(outcome == "open", "an egress rule to the server did not permit the request")
+    return "with deny-all plus an egress rule to app=srv:8080 the client reached %s:8080" % check.facts["server_ip"]
 
 def main():
     run_check("network_policy", verify, argument_spec=ARGUMENT_SPEC)

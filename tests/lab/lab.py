@@ -557,6 +557,8 @@ def write_inventory(state):
         # kwok nodes' NVIDIA-shaped devices belong to nodes that run no containers).
         inventory["all"]["vars"]["verify_check_options"] = {
             "secure_accelerator_access": {"device_class": realnodes.DRA_DRIVER}}
+        # Probe pods whose command must run (logs, traffic, kernel) go to the real nodes: kwok only pretends.
+        inventory["all"]["vars"]["verify_command_node_selector"] = {realnodes.REAL_LABEL: "true"}
     with open(os.path.join(LAB, "inventory"), "w") as f:
         f.write("# The lab's Ansible inventory, written by tests/lab/lab.py\n")
         yaml.safe_dump(inventory, f, sort_keys=False)

@@ -136,7 +136,7 @@ def test_every_check_is_truthful_on_the_lab(module, lab_kubeconfig, kubectl):
         "accelerator_metrics": ["utilization and memory", "Prometheus text format"],
         "ai_service_metrics": ["discovered and scraped"],
         "ai_inference": ["traffic splits"],
-        "network_policy": ["reaches the server", "blocked"],
+        "network_policy": ["blocks a request", "permits the request"],  # the lab has no enforcer
         "otel_tracing": ["accepted by the collector"],
         "multi_nic": ["more than one interface"],
         "csi_storage": ["becomes Bound"],
@@ -214,6 +214,16 @@ def test_workload_sandboxing_is_implemented_by_gvisor_on_the_real_nodes(lab_kube
     assert "FailedCreatePodSandBox" in json.dumps(result["evidence"]) or "refused" in part(
         result, "handler no node has")["detail"]
     assert result["status"] == "Implemented" and result["verified"], result["parts"]
+
+
+def test_network_policy_traffic_runs_on_the_real_nodes_and_missing_enforcement_is_reported(lab_kubeconfig):
+    """The probe pods run on the real nodes (command_node_selector): the control request reaches the server, so
+    the lab's missing NetworkPolicy enforcement is observed as such - verified, Not Implemented."""
+    result = run(network_policy, lab_kubeconfig, command_node_selector={"lab.k8s-ai-conformance.io/real-node": "true"})
+    denied = part(result, "blocks a request")
+    assert denied["outcome"] == "failed" and "no NetworkPolicy enforcement" in denied["detail"], result["parts"]
+    assert part(result, "permits the request")["outcome"] == "failed"  # an allow rule proves nothing without a deny
+    assert result["verified"] and result["status"] == "Not Implemented", result["parts"]
 
 
 def test_workload_sandboxing_admission_real_isolation_not_claimed(lab_kubeconfig, kubectl):

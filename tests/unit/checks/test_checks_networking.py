@@ -252,10 +252,44 @@ def test_network_policy_without_data_plane_could_not_run():
     fake.route("GET", "/api/v1/namespaces/", lambda m, p, q, b: (404, {"message": "no log"}) if p.endswith("/log")
                else None)
     result = run(network_policy, fake)
-    assert outcome(result, "reaches the server") == "error"
-    assert "left no 'RESULT=' line in its log" in detail(result, "reaches the server")
-    assert outcome(result, "blocked") == "failed"  # never passed without a working positive case
+    assert outcome(result, "blocks a request") == "error"
+    assert "left no 'RESULT=' line in its log" in detail(result, "blocks a request")
+    assert outcome(result, "permits the request") == "failed"  # never passed without an enforced deny
     assert result["verified"] is False and result["status"] == "Not Implemented"
+
+
+def network_with(enforced):
+    """A fake cluster whose client pods log what a data plane with (or without) enforcement would show."""
+    fake = Fake()
+
+    def kubelet(obj):
+        if obj.get("kind") == "Pod":
+            obj["status"] = {"phase": "Running", "podIP": "10.0.0.9"}
+    fake.on_get = lambda obj: kubelet(obj) or obj
+
+    def log(m, p, q, b):
+        if not p.endswith("/log"):
+            return None
+        namespace = p.split("/")[4]
+        token = "token-" + namespace[-5:]
+        denied = "client-denied" in p and enforced
+        return 200, ("RESULT=blocked\n" if denied else token + "\nRESULT=open\n")
+    fake.route("GET", "/api/v1/namespaces/", log)
+    return fake
+
+
+def test_network_policy_without_enforcement_is_not_implemented():
+    result = run(network_policy, network_with(enforced=False))
+    assert outcome(result, "blocks a request") == "failed"
+    assert "no NetworkPolicy enforcement" in detail(result, "blocks a request")
+    assert outcome(result, "permits the request") == "failed"  # an allow rule alone proves nothing
+    assert result["status"] == "Not Implemented"
+
+
+def test_network_policy_enforced_deny_and_allow_is_implemented():
+    result = run(network_policy, network_with(enforced=True))
+    assert outcome(result, "blocks a request") == "passed" and outcome(result, "permits the request") == "passed"
+    assert result["status"] == "Implemented"
 
 
 # ---- disaggregated_inference --------------------------------------------------------------------
