@@ -32,10 +32,10 @@ options:
     default: ai-conformance-probe
   command_node_selector:
     description:
-      - Node labels for the probe pods that must really run a command (their log, traffic or kernel is the
-        evidence), e.g. C({lab.k8s-ai-conformance.io/real-node: "true"}) on a cluster that mixes simulated
+      - "Node labels for the probe pods that must really run a command (their log, traffic or kernel is the
+        evidence), e.g. C({lab.k8s-ai-conformance.io/real-node: 'true'}) on a cluster that mixes simulated
         nodes (kwok) with real ones. Merged into each such pod's nodeSelector (keys it already has are kept);
-        pods with a nodeName keep it. Empty - any node.
+        pods with a nodeName keep it. Empty - any node."
     type: dict
     default: {}
   validate_certs:

@@ -14,10 +14,10 @@ description:
     starts the moment fewer than O(concurrency) checks run and the resources it uses are free (O(uses)).
   - Discovery documents and the accelerator discovery (DeviceClasses, ResourceSlices, Nodes) are fetched once per
     run and shared by the checks; each check still records them as evidence and counts its own API requests.
-  - One progress line per requirement is printed the moment its check finishes
-    (C(dra_support [MUST]: Implemented - ...)).
-  - Each check's options are validated as the module itself would validate them; a check whose options are bad is
-    recorded with an error part and in RV(missing).
+  - "One progress line per requirement is printed the moment its check finishes
+    (C(dra_support [MUST]: Implemented - ...))."
+  - Each check's options are validated as the module itself would validate them; a check whose options are bad
+    gets an error part naming them (not verified), and the other checks run.
   - A check still running after O(check_timeout) seconds is recorded in RV(missing) as not finished; its probe
     namespace carries an expiry and is removed by the next run.
   - Each check can also be run on its own as a module, e.g. C(ansible -m k8s_ai.conformance.dra_support localhost).
@@ -54,8 +54,8 @@ options:
     default: 8
   uses:
     description:
-      - What the checks use, C({check: {resource: shared|exclusive}}). Any number of checks share a resource;
-        an exclusive user has it alone. Checks with nothing in common run side by side.
+      - "What the checks use, C({check: {resource: shared|exclusive}}). Any number of checks share a resource;
+        an exclusive user has it alone. Checks with nothing in common run side by side."
     type: dict
     default: {}
   check_timeout:
