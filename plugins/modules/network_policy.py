@@ -142,6 +142,7 @@ def allowed_by_rule(check, probe):
     check.require(outcome == "open", "an egress rule to the server did not permit the request")
     return "with deny-all plus an egress rule to app=srv:8080 the client reached %s:8080" % check.facts["server_ip"]
 
+
 def main():
     run_check("network_policy", verify, argument_spec=ARGUMENT_SPEC)
 

@@ -104,7 +104,7 @@ def test_the_accelerator_discovery_runs_once_per_run_and_a_full_one_answers_the_
         return {"nodes": {}}
 
     shared = RunShared(cluster=None)
-    threads = [threading.Thread(target=shared.accelerators, args=(True, discover)) for _ in range(6)]
+    threads = [threading.Thread(target=shared.accelerators, args=(True, discover)) for _n in range(6)]
     for t in threads:
         t.start()
     for t in threads:
