@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 import importlib
 import queue
+import signal
 import threading
 import time
 
@@ -21,11 +22,19 @@ from ansible.utils.display import Display
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import RunShared, run_in_process
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import Cluster, ClusterError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import Interrupted
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.schedule import Scheduler
 from ansible_collections.k8s_ai.conformance.plugins.modules.run_checks import ARGUMENT_SPEC
 
 display = Display()
 MODULES = "ansible_collections.k8s_ai.conformance.plugins.modules."
+# After SIGINT/SIGTERM: how long the running checks get to stop at their next wait and delete their probes.
+CLEANUP_TIMEOUT = 90
+
+
+class _Stop(Exception):
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
 
 
 def load_check(name):
@@ -86,12 +95,50 @@ class ActionModule(ActionBase):
                 params["node_facts"] = args["node_facts"]
             try:
                 outcome = run_in_process(name, verify, spec, params, check_mode=self._task.check_mode, shared=shared)
+            except Interrupted:
+                outcome = (None, "interrupted; its probe was removed")
             except Exception as exc:  # a bug in a check must not stop the run
                 outcome = (None, "internal error: %s: %s" % (exc.__class__.__name__, exc))
             finished.put((name,) + outcome)
 
         started, timing, results = time.time(), {}, {}
         began = {}
+        handlers = self._catch_signals()
+        try:
+            self._schedule(scheduler, run_one, finished, began, timing, results, missing, started, args)
+        except _Stop as stop:
+            # The checks stop at their next wait and delete their probes (Check.run's finally); the playbook
+            # may already be gone, so nothing is displayed meanwhile.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+            shared.cancel.set()
+            deadline = time.time() + CLEANUP_TIMEOUT
+            while scheduler.running and time.time() < deadline:
+                try:
+                    scheduler.finish(finished.get(timeout=max(0.05, deadline - time.time()))[0])
+                except queue.Empty:
+                    break
+            raise AnsibleActionFail("run_checks: interrupted (%s); the running checks stopped and removed their "
+                                    "probes%s" % (stop, "" if not scheduler.running else " except "
+                                                  + ", ".join(sorted(scheduler.running)))) from None
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+        result.update(changed=False, results=[results[n] for n in args["checks"] if n in results],
+                      missing=missing, timing=dict(timing, wall_s=round(time.time() - started, 1)))
+        return result
+
+    @staticmethod
+    def _catch_signals():
+        """SIGINT/SIGTERM raise _Stop in this (main) thread while the checks run; returns the old handlers."""
+        def stop(signum, _frame):
+            raise _Stop(signum)
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _schedule(self, scheduler, run_one, finished, began, timing, results, missing, started, args):
         while not scheduler.done:
             for name in scheduler.startable():
                 scheduler.start(name)
@@ -117,10 +164,6 @@ class ActionModule(ActionBase):
             else:
                 missing[name] = "the check module failed: %s" % error
             self._progress(progress_lines(name, args["labels"], result=outcome, missing=missing.get(name)))
-
-        result.update(changed=False, results=[results[n] for n in args["checks"] if n in results],
-                      missing=missing, timing=dict(timing, wall_s=round(time.time() - started, 1)))
-        return result
 
     @staticmethod
     def _progress(lines):

@@ -154,6 +154,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import 
     PASSED,
     SKIPPED,
     CannotRun,
+    Interrupted,
     NotApplicable,
     PartFailed,
     PartSkipped,
@@ -231,6 +232,8 @@ class Check:
             raise ValueError("check %s is static-only but declares the %s part %r" % (self.name, kind, name))
         if self.na_reason:
             return SKIPPED
+        if self.shared is not None and self.shared.cancel.is_set():
+            raise Interrupted("the run was interrupted")
         if behavioural and self.check_mode:
             self.parts.append(make_part(name, kind, SKIPPED, "check mode: behaviour not probed", required))
             return SKIPPED
@@ -294,9 +297,14 @@ class Check:
         if self._probe is None:
             probe = Probe(self.cluster, self.name, self.evidence, timeout=self.timeout,
                           prefix=self.params.get("probe_namespace_prefix") or DEFAULT_PREFIX, run_id=self.run_id,
-                          command_node_selector=self.params.get("command_node_selector"))
-            probe.open()
-            self._probe = probe
+                          command_node_selector=self.params.get("command_node_selector"),
+                          cancel=self.shared.cancel if self.shared is not None else None)
+            self._probe = probe  # before open(): an interrupt while it opens still closes it
+            try:
+                probe.open()
+            except Exception:
+                self._probe = None  # the next part tries again
+                raise
         return self._probe
 
     def probe_namespace_labels(self):
@@ -442,6 +450,7 @@ class RunShared:
 
     def __init__(self, cluster):
         self.cluster = cluster
+        self.cancel = threading.Event()  # set on interrupt: every check stops at its next wait and cleans up
         self._lock = threading.Lock()
         self._locks = {}
         self._values = {}

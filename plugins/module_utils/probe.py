@@ -33,7 +33,7 @@ import string
 import time
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.client import ApiError, ClusterError, WatchUnavailable
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import CannotRun, PartFailed
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import CannotRun, Interrupted, PartFailed
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "k8s-ai-conformance")
 LABEL_PROBE = "k8s-ai-conformance/probe"
@@ -44,6 +44,8 @@ LABEL_EXPIRES = "k8s-ai-conformance/expires"
 PROBE_SELECTOR = "%s=%s,%s=true" % (MANAGED_BY[0], MANAGED_BY[1], LABEL_PROBE)
 DEFAULT_PREFIX = "ai-conformance-probe"
 POLL_INTERVAL = 0.5
+# Longest single watch request of an interruptible run (the next one resumes from the last version).
+WATCH_SLICE = 10
 # Label of the pods made by command_pod (their command must really run; see Probe.command_node_selector).
 LABEL_RUNS_COMMAND = "k8s-ai-conformance/runs-command"
 # How long a negative case watches a refusal hold (probe.stays). The proof is the mechanism's own verdict
@@ -145,7 +147,7 @@ class Probe:
     """A throw-away namespace plus helpers; use as a context manager so cleanup always runs."""
 
     def __init__(self, cluster, check, evidence, timeout=60, prefix=DEFAULT_PREFIX, run_id=None,
-                 poll_interval=POLL_INTERVAL, command_node_selector=None):
+                 poll_interval=POLL_INTERVAL, command_node_selector=None, cancel=None):
         self.cluster = cluster
         self.check = check
         self.evidence = evidence
@@ -155,6 +157,7 @@ class Probe:
         self.poll_interval = poll_interval
         self.watch = True  # wait_for watches; False after a watch could not be read (then it polls)
         self.command_node_selector = dict(command_node_selector or {})
+        self.cancel = cancel  # a threading.Event set when the run is interrupted: waits stop (Interrupted)
         self.created_at = time.time()
         self.lifetime = max(MIN_LIFETIME, 10 * timeout)
         self.deadline = self.created_at + self.lifetime - 30  # stop working well before GC may strike
@@ -313,7 +316,13 @@ class Probe:
                 return value, True
             if time.time() >= end:
                 return value, False
-            time.sleep(min(self.poll_interval, max(0.0, end - time.time())))
+            self._sleep(min(self.poll_interval, max(0.0, end - time.time())))
+
+    def _sleep(self, seconds):
+        if self.cancel is None:
+            time.sleep(seconds)
+        elif self.cancel.wait(seconds):
+            raise Interrupted("the run was interrupted")
 
     def wait_for(self, obj, condition_fn, what, timeout=None):
         """Wait until condition_fn(obj) is truthy; return the object, or raise WaitTimeout (failed). Watches
@@ -351,7 +360,13 @@ class Probe:
                 if version:
                     query["resourceVersion"] = version
                 opened = time.time()
-                for event in self.cluster.watch(collection, query, max(1.0, end - time.time())):
+                if self.cancel is not None and self.cancel.is_set():
+                    raise Interrupted("the run was interrupted")
+                # in an interruptible run a watch lasts at most WATCH_SLICE seconds, so a stop is noticed
+                length = max(1.0, end - time.time())
+                if self.cancel is not None:
+                    length = min(WATCH_SLICE, length)
+                for event in self.cluster.watch(collection, query, length):
                     kind = event.get("type")
                     if kind == "ERROR":  # e.g. 410 Gone: the version expired
                         raise WatchUnavailable("watch: %s" % (event.get("object") or {}).get("message", "error"))
@@ -363,7 +378,7 @@ class Probe:
                     if condition_fn(value):
                         return value, True, "watch"
                 if time.time() - opened < 1:  # the server ended the watch at once: do not spin
-                    time.sleep(min(self.poll_interval, max(0.0, end - time.time())))
+                    self._sleep(min(self.poll_interval, max(0.0, end - time.time())))
         except WatchUnavailable:
             self.watch = False
             value, ok = self._poll(lambda: self.get(obj), condition_fn, True, max(0.0, end - time.time()))

@@ -38,6 +38,11 @@ OUTCOMES = (PASSED, FAILED, ERROR, SKIPPED)
 KINDS = ("static", "positive", "negative")
 
 
+class Interrupted(BaseException):
+    """The run was interrupted (SIGINT/SIGTERM): the check stops where it waits and removes its probe. A
+    BaseException so that no part swallows it as an outcome."""
+
+
 class PartFailed(Exception):
     """Raised inside a part: the capability was observed NOT to behave as required (outcome failed)."""
 

@@ -112,3 +112,40 @@ def test_the_accelerator_discovery_runs_once_per_run_and_a_full_one_answers_the_
     assert len(calls) == 1
     assert shared.accelerators(False, discover) == {"nodes": {}}
     assert len(calls) == 1
+
+
+def test_an_interrupted_run_stops_a_check_at_its_wait_and_removes_its_probe():
+    from fakeapi import FakeCluster
+
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import Check
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import pod_manifest
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.results import Interrupted
+
+    fake = FakeCluster()
+    shared = RunShared(fake)
+    params, _error = check_parameters({}, {"timeout": 60})
+
+    def verify(check):
+        check.positive("waits for what never comes",
+                       lambda c, probe: probe.wait_for(probe.create(pod_manifest("p")), lambda p: False, "never"))
+
+    check = Check("x", params, cluster=fake, shared=shared)
+    outcome = []
+
+    def run():
+        try:
+            check.run(verify)
+        except Interrupted:
+            outcome.append("interrupted")
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.5)
+    started = time.time()
+    shared.cancel.set()
+    thread.join(10)
+    assert not thread.is_alive() and time.time() - started < 5
+    assert outcome == ["interrupted"]
+    deleted = [p for m, p in fake.log if m == "DELETE"]
+    assert any(p.startswith("/api/v1/namespaces/") and "/pods/" not in p for p in deleted), deleted
+    assert any("/pods/p" in p for p in deleted), deleted
