@@ -559,6 +559,11 @@ def write_inventory(state):
             "secure_accelerator_access": {"device_class": realnodes.DRA_DRIVER}}
         # Probe pods whose command must run (logs, traffic, kernel) go to the real nodes: kwok only pretends.
         inventory["all"]["vars"]["verify_command_node_selector"] = {realnodes.REAL_LABEL: "true"}
+        # The real nodes are the accelerator hosts whose facts verify gathers (driver, CDI, containerd,
+        # runtimes): reached through podman, like any inventory host through its connection.
+        inventory["all"]["children"]["accelerator_nodes"]["hosts"] = {
+            name: {"ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3"}
+            for name in state["real_nodes"]}
     with open(os.path.join(LAB, "inventory"), "w") as f:
         f.write("# The lab's Ansible inventory, written by tests/lab/lab.py\n")
         yaml.safe_dump(inventory, f, sort_keys=False)

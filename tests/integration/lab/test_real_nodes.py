@@ -205,3 +205,24 @@ def test_a_restarted_node_comes_back_ready_and_its_pods_recover(lab, kubectl, na
     after = wait_for("pod on the restarted node running again", recovered, 180)
     assert after["spec"]["nodeName"] == node
     assert "started-" in kubectl.run("logs", "survivor", "-n", namespace).stdout
+
+
+def test_the_lab_inventory_gathers_node_facts_from_the_real_nodes(real_nodes):
+    """accelerator_nodes of the lab inventory are the real nodes (podman connection): their facts show the CDI
+    spec the DRA driver wrote, containerd with CDI enabled and the runsc handler."""
+    import json
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible"), "-i", os.path.join(ROOT, ".lab", "inventory"),
+                           "accelerator_nodes", "-m", "k8s_ai.conformance.accelerator_node_facts", "-o"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    hosts = {}
+    for line in proc.stdout.splitlines():
+        name, _sep, rest = line.partition(" | SUCCESS => ")
+        if rest:
+            hosts[name.strip()] = json.loads(rest)["ansible_facts"]["accelerator_node_facts"]
+    assert sorted(hosts) == sorted(real_nodes), (sorted(hosts), proc.stdout[-1000:])
+    for name, facts in hosts.items():
+        assert facts["containerd"]["cdi_enabled"] is True, (name, facts["containerd"])
+        assert "runsc" in facts["containerd"]["runtimes"], (name, facts["containerd"])
+        assert any("gpu.example.com" in path for path in facts["cdi_spec_files"]), (name, facts["cdi_spec_files"])
