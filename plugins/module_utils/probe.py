@@ -334,6 +334,10 @@ class Probe:
         value, ok, how = self._watch(obj, condition_fn, budget)
         took = time.time() - started
         action = "%s %s until: %s (timeout %ds)" % (how, _ref(obj), what, budget)
+        return self._waited(value, ok, what, action, budget, took)
+
+    def _waited(self, value, ok, what, action, budget, took):
+        """Record a wait as evidence; the value when the condition held, else WaitTimeout (failed)."""
         if ok:
             self.evidence.add("wait: " + what, action, response=value, duration_s=took)
             return value
@@ -393,12 +397,7 @@ class Probe:
         took = time.time() - started
         action = "poll %severy %.1fs until: %s (timeout %ds)" % (("GET %s " % _name) if _name else "",
                                                                  self.poll_interval, what, budget)
-        if ok:
-            self.evidence.add("wait: " + what, action, response=value, duration_s=took)
-            return value
-        message = "not observed within %ds: %s; last state: %s" % (budget, what, _describe(value))
-        self.evidence.add("wait: " + what, action, response=value, duration_s=took, error=message)
-        raise WaitTimeout(message, value)
+        return self._waited(value, ok, what, action, budget, took)
 
     def stays(self, obj, condition_fn, what, seconds=5, fetch=None):
         """Observe for `seconds` that condition_fn stays truthy (negative cases); raise PartFailed if not."""
