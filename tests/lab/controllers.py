@@ -85,7 +85,17 @@ def install(name):
         return
     lab.log("installing %s manifests" % name)
     kubectl("apply", "--server-side", "--force-conflicts", "-f", manifests(name))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + spec["crd"])
+    # `kubectl wait` right after the apply can miss the new CRD (seen once on a fresh clone): try again
+    for attempt in range(3):
+        try:
+            kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + spec["crd"])
+            return
+        except subprocess.CalledProcessError as exc:
+            answer = (exc.stderr or "").strip()
+            lab.log("waiting for crd/%s: %s" % (spec["crd"], answer[:300]))
+            if attempt == 2:
+                raise SystemExit("lab: crd/%s not Established: %s" % (spec["crd"], answer)) from None
+            time.sleep(2)
 
 
 def cert_dir(name):
