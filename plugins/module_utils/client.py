@@ -258,13 +258,7 @@ class Cluster:
         status, text = self.raw(method, path, body, query, accept, content_type)
         if 200 <= status <= 299:
             return text
-        try:
-            data = json.loads(text) if text else {}
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict) or not (data.get("message") or data.get("reason")):
-            data = {"message": text[:300]}
-        raise self._error(method.upper(), path, status, data)
+        raise self._error(method.upper(), path, status, _status_body(text))
 
     def get_text(self, path, query=None, accept="*/*", missing_ok=False):
         """GET a non-JSON body (pod log, metrics through a proxy); None when 404 and missing_ok."""
@@ -297,12 +291,7 @@ class Cluster:
             raise WatchUnavailable("watch %s: %s" % (path, _short_error(exc))) from None
         try:
             if status != 200:
-                data = b"".join(chunks)
-                try:
-                    body = json.loads(data) if data else {}
-                except ValueError:
-                    body = {"message": _text(data)[:300]}
-                raise self._error("GET", path, status, body if isinstance(body, dict) else {})
+                raise self._error("GET", path, status, _status_body(_text(b"".join(chunks))))
             buffered = b""
             for chunk in chunks:
                 buffered += chunk
@@ -444,6 +433,17 @@ class Cluster:
         meta = obj.get("metadata") or {}
         ns = (meta.get("namespace") or namespace) if res.get("namespaced") else None
         return self.path(obj["apiVersion"], res["name"], ns, meta.get("name"))
+
+
+def _status_body(text):
+    """The Status a refused request answered with, or {"message": the start of whatever it answered}."""
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict) or not (data.get("message") or data.get("reason")):
+        data = {"message": text[:300]}
+    return data
 
 
 def _text(raw):
