@@ -7,18 +7,19 @@ from __future__ import absolute_import, division, print_function
 
 DOCUMENTATION = r"""
 module: ai_service_metrics
-short_description: Verify that a monitoring system discovers and collects metrics from workloads
+short_description: Verify that a monitoring system discovers and collects an inference server's metrics
 description:
   - Checks the C(ai_service_metrics) requirement (observability, MUST).
   - Static - a monitoring system with a Prometheus-compatible query API (Prometheus, Thanos, VictoriaMetrics,
     Mimir, ...) is found and answers a query (through the API server's service proxy, or I(prometheus_url)).
-  - Positive - a probe workload exposing a uniquely labelled metric in the Prometheus text format, annotated for
+  - Positive - an inference server (vLLM's API and metric names; llm-d's vLLM simulator by default) annotated for
     scraping (C(prometheus.io/scrape)) and, where the Prometheus Operator is installed, selected by a PodMonitor,
-    is discovered - the metric shows up in the query API within I(scrape_timeout).
-  - Negative - discovery follows the workload's declaration - a control pod exposing the same metric without
-    scrape annotations (and not selected by the PodMonitor), started beside the probe, is not collected while
-    observed as long again as the probe took to appear. (A metric that nobody exposes is absent from any query
-    API, so it would prove nothing.)
+    serves I(requests) chat completions; C(vllm:request_success_total) of its model then reads exactly that number
+    in the query API within I(scrape_timeout).
+  - Negative - discovery follows the workload's declaration - a control server started beside it, without scrape
+    annotations (and not selected by the PodMonitor), serves as many requests and exposes the same counter (read
+    from its own /metrics), and is not collected while observed as long again as the probe took to appear. (A
+    metric that nobody exposes is absent from any query API, so it would prove nothing.)
   - Without a monitoring system the check is Not Implemented; no probe is deployed.
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
@@ -35,10 +36,14 @@ options:
     description: Labels added to the probe's PodMonitor so that the Prometheus instance selects it.
     type: dict
     default: {}
-  probe_image:
-    description: Image of the probe workload (needs C(sh) and busybox C(httpd)).
+  inference_image:
+    description: Image of the inference server (llm-d-inference-sim's command line, at C(/app/llm-d-inference-sim)).
     type: str
-    default: busybox:1.36
+    default: ghcr.io/llm-d/llm-d-inference-sim:v0.10.2
+  requests:
+    description: Chat completions sent to each server; the query must read exactly this many.
+    type: int
+    default: 3
   scrape_timeout:
     description: Seconds to wait for the probe metric to appear (scrape interval plus discovery delay).
     type: int
@@ -73,28 +78,37 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints impor
     EndpointError,
     endpoint,
 )
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import command_pod  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.inference import (  # noqa: E402
+    INFERENCE_IMAGE,
+    REQUESTS_METRIC,
+    SCRAPE_ANNOTATIONS,
+    SERVER_PORT,
+    complete,
+    inference_pod,
+    pod_ready,
+    served_counter,
+)
 
 ARGUMENT_SPEC = {
     "prometheus_service": {"type": "str"},
     "prometheus_url": {"type": "str"},
     "pod_monitor_labels": {"type": "dict", "default": {}},
-    "probe_image": {"type": "str", "default": "busybox:1.36"},
+    "inference_image": {"type": "str", "default": INFERENCE_IMAGE},
+    "requests": {"type": "int", "default": 3},
     "scrape_timeout": {"type": "int", "default": 180},
 }
 QUERY_API_HINTS = ("prometheus", "thanos-query", "thanos-querier", "vmsingle", "vmselect", "victoria-metrics",
                    "mimir-query-frontend", "cortex-query-frontend")
 NOT_QUERY_API = ("operator", "node-exporter", "kube-state-metrics", "alertmanager", "pushgateway", "adapter",
                  "blackbox", "config-reloader", "-operated-thanos", "kubelet", "coredns")
-PROBE_METRIC = "ai_conformance_probe_requests_total"
-SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}
 
 
 def verify(check):
     check.static("a monitoring system with a Prometheus-compatible query API answers", query_api_answers)
     check.static("Prometheus Operator discovery CRDs (PodMonitor) are served", pod_monitor_served, required=False)
-    check.positive("a workload exposing Prometheus metrics is discovered and scraped", probe_metric_collected)
-    check.negative("a workload that does not ask to be scraped is not collected", unannotated_not_collected)
+    check.positive("an inference server's metrics are discovered and scraped: its requests show in a query",
+                   requests_collected)
+    check.negative("an inference server that does not ask to be scraped is not collected", unannotated_not_collected)
 
 
 def is_query_service(svc):
@@ -141,53 +155,56 @@ def pod_monitor_served(check):
     return "PodMonitor served"
 
 
-def exporter_pod(name, probe_id, image, scrape):
-    """A pod exposing PROBE_METRIC{probe_id=...} 42 on :8080/metrics; scrape=True asks to be scraped."""
-    script = ("mkdir -p /www && printf '# TYPE %s counter\\n%s{probe_id=\"%s\"} 42\\n' > /www/metrics && "
-              "exec httpd -f -p 8080 -h /www" % (PROBE_METRIC, PROBE_METRIC, probe_id))
-    return command_pod(name, script, image=image, ports=[{"name": "metrics", "containerPort": 8080}],
-                       labels={"app": name}, annotations=SCRAPE_ANNOTATIONS if scrape else None,
-                       restart_policy="Always")
+def collected(check, model):
+    """(sum of REQUESTS_METRIC for `model` in the query API, the labels of a series) - (None, {}) while none."""
+    result = query(check, '%s{model_name="%s"}' % (REQUESTS_METRIC, model))
+    return (sum(float(r["value"][1]) for r in result), result[0]["metric"]) if result else (None, {})
 
 
-def series(check, probe_id):
-    return query(check, '%s{probe_id="%s"}' % (PROBE_METRIC, probe_id))
-
-
-def probe_metric_collected(check, probe):
+def requests_collected(check, probe):
     check.require(check.facts.get("query_api"), "no monitoring query API")
-    probe_id = probe.namespace
-    pod = probe.create(exporter_pod("metrics-probe", probe_id, check.params["probe_image"], scrape=True))
-    # The negative's control pod starts now, beside it: it gets the same time to be (wrongly) discovered.
-    probe.create(exporter_pod("metrics-unannotated", probe_id + "-unannotated", check.params["probe_image"],
-                              scrape=False))
+    model, control = probe.namespace, probe.namespace + "-unannotated"
+    image, count = check.params["inference_image"], check.params["requests"]
+    pod = probe.create(inference_pod("inference-server", model, image, annotations=SCRAPE_ANNOTATIONS))
+    # The negative's control server starts now, beside it: it gets the same time to be (wrongly) discovered.
+    other = probe.create(inference_pod("inference-server-unannotated", control, image))
     if check.facts.get("pod_monitor"):
         probe.create({"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {
-            "name": "metrics-probe", "labels": dict(check.params["pod_monitor_labels"])},
-            "spec": {"selector": {"matchLabels": {"app": "metrics-probe"}},
-                     "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics"}]}})
+            "name": "inference-server", "labels": dict(check.params["pod_monitor_labels"])},
+            "spec": {"selector": {"matchLabels": {"app": "inference-server"}},
+                     "podMetricsEndpoints": [{"port": "http", "path": "/metrics"}]}})
     started = time.time()
-    probe.wait_for(pod, lambda p: (p.get("status") or {}).get("phase") == "Running", "metrics probe pod running")
-    found = probe.wait_until(lambda: series(check, probe_id), bool,
-                             "query %s{probe_id=%s} returns the probe's series" % (PROBE_METRIC, probe_id),
-                             timeout=check.params["scrape_timeout"])
-    value = (found[0].get("value") or [None, None])[1]
-    check.require(value == "42", "series found but value %r, expected 42" % value)
+    for server, name in ((pod, model), (other, control)):
+        probe.wait_for(server, pod_ready, "inference server %s ready" % server["metadata"]["name"])
+        complete(check, Endpoint.pod(probe.namespace, server["metadata"]["name"], SERVER_PORT), name, count)
+    check.facts["control_served"] = served_counter(
+        check, Endpoint.pod(probe.namespace, other["metadata"]["name"], SERVER_PORT), REQUESTS_METRIC, control)
+    value, labels = probe.wait_until(lambda: collected(check, model), lambda v: v[0] == count,
+                                     "query %s{model_name=%s} sums to %d" % (REQUESTS_METRIC, model, count),
+                                     timeout=check.params["scrape_timeout"])
     check.facts["scraped"] = time.time() - started
-    return "probe metric scraped: %s = %s (labels %s)" % (PROBE_METRIC, value, found[0].get("metric"))
+    return "%d requests served, %d collected after %ds: %s{%s}" % (count, value, check.facts["scraped"],
+                                                                    REQUESTS_METRIC, labels_text(labels))
+
+
+def labels_text(labels):
+    return ", ".join('%s="%s"' % (k, v) for k, v in sorted(labels.items()) if k != "__name__")
 
 
 def unannotated_not_collected(check, probe):
     # "A metric nobody exposes is absent" holds for any query API; this one can fail: a monitoring system that
-    # scrapes every pod, whether it asked or not, collects the control pod too.
+    # scrapes every pod, whether it asked or not, collects the control server's counter too.
     took = check.facts.get("scraped")
-    check.require(took is not None, "not meaningful: the annotated workload's metric was not collected")
+    check.require(took is not None, "not meaningful: the annotated server's requests were not collected")
     control = probe.namespace + "-unannotated"
+    check.require(check.facts.get("control_served"), "not meaningful: the control server exposes no %s for %s"
+                  % (REQUESTS_METRIC, control))
     seconds = max(5, min(60, int(took) + 1))
-    probe.stays(None, lambda result: not result, "no series of the pod without scrape annotations/PodMonitor "
-                "(probe_id=%s) for %ds" % (control, seconds), seconds=seconds, fetch=lambda: series(check, control))
-    return "the pod without scrape annotations or PodMonitor was not collected within %ds (the annotated one took " \
-           "%ds)" % (seconds, took)
+    probe.stays(None, lambda value: value[0] is None, "no series of %s{model_name=%s} (the server without scrape "
+                "annotations/PodMonitor) for %ds" % (REQUESTS_METRIC, control, seconds), seconds=seconds,
+                fetch=lambda: collected(check, control))
+    return "the server without scrape annotations exposes %s = %g and was not collected within %ds (the annotated " \
+           "one took %ds)" % (REQUESTS_METRIC, check.facts["control_served"], seconds, took)
 
 
 def main():

@@ -1,8 +1,9 @@
 """accelerator_metrics, ai_service_metrics, otel_tracing, fault_detection: verdicts on a fake API."""
 
+import json
 from urllib.parse import parse_qs
 
-from checkfake import Fake, gpu_slice, node, now_iso, outcome, run
+from checkfake import Fake, detail, gpu_slice, node, now_iso, outcome, run
 
 from ansible_collections.k8s_ai.conformance.plugins.modules import (
     accelerator_metrics,
@@ -98,47 +99,99 @@ def test_accelerator_metrics_flags_phantom_accelerators():
 
 
 # ---- ai_service_metrics -------------------------------------------------------------------------
-def prometheus_cluster(scrapes=True, scrape_all=False):
+def prometheus_cluster(scrapes=True, scrape_all=False, control_exposes=True, refuse=False):
+    """A query API over two fake inference servers: each counts the completions it answered; the query API sees
+    the annotated one's counter (scrapes), or every server's (scrape_all)."""
     fake = Fake()
     fake.add("v1", "services", {"metadata": {"name": "prometheus-k8s"}, "spec": {"ports": [{"name": "web",
                                                                                            "port": 9090}]}},
              namespace="monitoring")
+    served = {}  # model -> completions answered
+
+    def model_of(pod_path):
+        namespace, pod = pod_path.split("/namespaces/")[1].split("/pods/")
+        return namespace + ("-unannotated" if pod.startswith("inference-server-unannotated") else "")
+
+    def server(method, path, raw_query, body):
+        model = model_of(path.split("/proxy")[0].split(":")[0])
+        if path.endswith("/v1/chat/completions"):
+            if refuse:
+                return 429, {"error": "busy"}
+            assert (body if isinstance(body, dict) else json.loads(body))["model"] == model
+            served[model] = served.get(model, 0) + 1
+            return 200, {"choices": [{"message": {"content": "pong"}}]}
+        if path.endswith("/metrics") and (control_exposes or not model.endswith("-unannotated")):
+            return 200, "# TYPE vllm:request_success_total counter\n" + (
+                'vllm:request_success_total{finish_reason="stop",model_name="%s"} %d\n' % (model, served.get(model, 0)))
+        return 200, "# nothing\n"
+    fake.route("POST", "/api/v1/namespaces/", lambda m, p, q, b: server(m, p, q, b) if "/pods/" in p else None)
+    fake.route("GET", "/api/v1/namespaces/", lambda m, p, q, b: server(m, p, q, b) if "/proxy/metrics" in p else None)
 
     def query(method, path, raw_query, body):
         promql = parse_qs(raw_query)["query"][0]
         result = []
         if promql == "count(up)":
             result = [{"metric": {}, "value": [0, "12"]}]
-        elif scrapes and promql.startswith(ai_service_metrics.PROBE_METRIC) and (
-                scrape_all or '-unannotated"' not in promql):
-            result = [{"metric": {"__name__": ai_service_metrics.PROBE_METRIC}, "value": [0, "42"]}]
+        elif promql.startswith("vllm:request_success_total{"):
+            model = promql.split('model_name="')[1].split('"')[0]
+            if scrapes and model in served and (scrape_all or not model.endswith("-unannotated")):
+                result = [{"metric": {"__name__": "vllm:request_success_total", "model_name": model,
+                                      "finish_reason": "stop"}, "value": [0, str(served[model])]}]
         return 200, {"status": "success", "data": {"resultType": "vector", "result": result}}
     fake.route("GET", "/api/v1/namespaces/monitoring/services/prometheus-k8s:9090/proxy/api/v1/query", query)
 
     def running(obj):
         if obj.get("kind") == "Pod":
-            obj["status"] = {"phase": "Running"}
+            obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
     fake.on_get = lambda obj: running(obj) or obj
+    fake.served = served
     return fake
 
 
-def test_ai_service_metrics_discovers_the_probe_workload():
-    result = run(ai_service_metrics, prometheus_cluster())
+def test_ai_service_metrics_counts_the_inference_servers_requests():
+    fake = prometheus_cluster()
+    result = run(ai_service_metrics, fake)
     assert result["status"] == "Implemented" and result["verified"], result["parts"]
     assert outcome(result, "PodMonitor") == "failed"  # not served here: optional, informational
+    assert "3 requests served, 3 collected" in detail(result, "requests show in a query")
+    assert 'finish_reason="stop"' in detail(result, "requests show in a query")  # the series found, as evidence
     assert "was not collected" in [p["detail"] for p in result["parts"]][-1]
+    assert sorted(fake.served.values()) == [3, 3]  # both servers answered: the control exposes a real count
+    pods = [e["request"] for e in result["evidence"] if e["title"].startswith("create Pod")]
+    annotated = {p["metadata"]["name"]: (p["metadata"].get("annotations") or {}) for p in pods}
+    assert annotated["inference-server"]["prometheus.io/port"] == "8000"
+    assert annotated["inference-server-unannotated"] == {}
+
+
+def test_ai_service_metrics_needs_exactly_the_requests_sent():
+    fake = prometheus_cluster()
+    result = run(ai_service_metrics, fake, requests=2)
+    assert "2 requests served, 2 collected" in detail(result, "requests show in a query")
 
 
 def test_ai_service_metrics_negative_fails_when_every_pod_is_scraped():
     # the negative can fail: a monitoring system that collects pods which never asked for it
     result = run(ai_service_metrics, prometheus_cluster(scrape_all=True))
-    assert outcome(result, "discovered and scraped") == "passed"
+    assert outcome(result, "requests show in a query") == "passed"
     assert outcome(result, "not collected") == "failed" and result["status"] == "Partially Implemented"
+
+
+def test_ai_service_metrics_negative_needs_a_control_that_exposes_the_counter():
+    result = run(ai_service_metrics, prometheus_cluster(control_exposes=False))
+    assert outcome(result, "not collected") == "failed" and "exposes no" in detail(result, "not collected")
+    assert result["status"] == "Partially Implemented"
+
+
+def test_ai_service_metrics_refused_requests_fail_the_positive():
+    result = run(ai_service_metrics, prometheus_cluster(refuse=True))
+    assert outcome(result, "requests show in a query") == "failed"
+    assert "refused 3 of 3" in detail(result, "requests show in a query")
+    assert result["status"] == "Not Implemented"
 
 
 def test_ai_service_metrics_not_scraped_and_absent():
     result = run(ai_service_metrics, prometheus_cluster(scrapes=False), scrape_timeout=1)
-    assert outcome(result, "discovered and scraped") == "failed"
+    assert outcome(result, "requests show in a query") == "failed"
     assert outcome(result, "not collected") == "failed"  # a negative without a working positive proves nothing
     assert result["status"] == "Not Implemented"  # a query API that answers is not collection: nothing observed
     result = run(ai_service_metrics, Fake())
