@@ -18,6 +18,7 @@ import sys
 import time
 
 import images
+import observability
 import registry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -163,6 +164,7 @@ def build(lab):
         _refresh_copy(os.path.join(lab.BIN, "kube"), os.path.join(node_bin, command))
     lab._go_build("pause", os.path.join(go, "pause"), ".", os.path.join(lab.BIN, "pause"))
     lab._go_build("coredns", os.path.join(go, "coredns"), ".", os.path.join(lab.BIN, "coredns"))
+    observability.build(lab)  # Prometheus, the inference simulator (tests/lab/observability.py)
     build_images(lab)
 
 
@@ -203,7 +205,7 @@ def extra_images(lab):
     def image(name, ref):
         return lambda out: images.binary_image(os.path.join(out, name + ".tar"), ref, os.path.join(lab.BIN, name),
                                                "manager", user="65532:65532")
-    return [image(name, ref) for name, ref in controllers.items()]
+    return [image(name, ref) for name, ref in controllers.items()] + observability.image_builders(lab)
 
 
 def image_dir(lab):
