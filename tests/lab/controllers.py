@@ -23,6 +23,7 @@ import subprocess
 import time
 
 import lab
+import realnodes
 import yaml
 
 CONTROLLERS = {
@@ -76,7 +77,7 @@ def kubectl(*args, **kwargs):
                           check=True, capture_output=True, text=True, **kwargs)
 
 
-def install(name):
+def install(name, on_real_nodes=False):
     spec = CONTROLLERS[name]
     api = lab.Api()
     status, _unused = api.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + spec["crd"],
@@ -84,7 +85,14 @@ def install(name):
     if status == 200:
         return
     lab.log("installing %s manifests" % name)
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", manifests(name))
+    with open(manifests(name)) as handle:
+        docs = [d for d in yaml.safe_load_all(handle) if d]
+    if on_real_nodes:
+        for doc in docs:
+            if doc.get("kind") == "Deployment":
+                doc["spec"]["template"]["spec"].setdefault("nodeSelector", {})[realnodes.REAL_LABEL] = "true"
+    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=k8s-ai-conformance-lab", "-f", "-",
+            input=yaml.safe_dump_all(docs))
     # `kubectl wait` right after the apply can miss the new CRD (seen once on a fresh clone): try again
     for attempt in range(3):
         try:
@@ -189,6 +197,8 @@ def _serving_as_pod(name):
     status = deployment.get("status") or {}
     if not status.get("availableReplicas") or status.get("observedGeneration") != deployment["metadata"]["generation"]:
         return False
+    if status.get("updatedReplicas") != status.get("replicas"):   # a rollout still has old pods
+        return False
     for kind, config in (("validatingwebhookconfigurations", spec["webhooks"][0]),
                          ("mutatingwebhookconfigurations", spec["webhooks"][1])):
         obj = api.get("/apis/admissionregistration.k8s.io/v1/%s/%s" % (kind, config))[1]
@@ -197,12 +207,33 @@ def _serving_as_pod(name):
     service = next(iter(spec["services"]))
     slices = api.get("/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?labelSelector="
                      "kubernetes.io%%2Fservice-name%%3D%s" % (spec["namespace"], service))[1]["items"]
-    return any((e.get("conditions") or {}).get("ready") for s in slices for e in s.get("endpoints") or [])
+    ready = [e for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready")]
+    # A ready endpoint on a kwok node is a pod that runs nowhere: the API server would dial it (seen during the
+    # rollout off a kwok node, its TLS answered by whatever owns that address).
+    return bool(ready) and all(e.get("nodeName") in real_node_names() for e in ready)
+
+
+def real_node_names():
+    nodes = lab.Api().get("/api/v1/nodes?labelSelector=" + realnodes.REAL_LABEL.replace("/", "%2F") + "%3Dtrue")[1]
+    return {n["metadata"]["name"] for n in nodes["items"]}
 
 
 def scale(name, replicas):
     lab.Api().request("PATCH", deployment_path(name) + "/scale", json.dumps({"spec": {"replicas": replicas}}),
                       content_type="application/merge-patch+json")
+
+
+def pin_to_real_nodes(name):
+    """The controller's pod must land on a real node: kwok's simulated nodes take pods too (untainted, as the
+    checks' accelerator probes need) but run no container, so its webhooks would never serve (seen with 2,000
+    GPU nodes: Kueue's pod on gpu-node-681). A nodeSelector patch under the lab's own field manager; a role
+    that applies the release manifest again leaves it alone (server-side apply owns only its fields)."""
+    patch = {"spec": {"template": {"spec": {"nodeSelector": {realnodes.REAL_LABEL: "true"}}}}}
+    deployment = lab.Api().get(deployment_path(name))[1]
+    if (deployment["spec"]["template"]["spec"].get("nodeSelector") or {}).get(realnodes.REAL_LABEL) == "true":
+        return
+    lab.Api().request("PATCH", deployment_path(name) + "?fieldManager=k8s-ai-conformance-lab", json.dumps(patch),
+                      content_type="application/strategic-merge-patch+json")
 
 
 def wait_serving(name, timeout=300):
@@ -224,8 +255,10 @@ def attach(state, install_manifests=True, install=None, names=("jobset", "kueue"
     if pods_mode(state):
         for name in names:
             if install_manifests:
-                globals()["install"](name)
-        for name in names:
+                globals()["install"](name, on_real_nodes=True)
+        # Kueue first: its Deployment and Pod webhooks (failurePolicy Fail) admit every other namespace's.
+        for name in sorted(names, key=lambda n: n != "kueue"):
+            pin_to_real_nodes(name)
             wait_serving(name)
             lab.log("%s serving as a pod (logs: kubectl logs -n %s deploy/%s-controller-manager)"
                     % (name, CONTROLLERS[name]["namespace"], name))
