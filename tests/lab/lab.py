@@ -564,6 +564,10 @@ def write_inventory(state):
         inventory["all"]["children"]["accelerator_nodes"]["hosts"] = {
             name: {"ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3"}
             for name in state["real_nodes"]}
+        # Envoy Gateway with a real Envoy on the real nodes (tests/lab/gateway.py): site.yml installs it.
+        import gateway  # noqa: PLC0415  (tests/lab/gateway.py)
+        inventory["all"]["vars"].update(gateway.inventory_vars(realnodes.REAL_LABEL))
+        inventory["all"]["vars"]["verify_check_options"]["ai_inference"] = {"gateway_class": "ai-gateway"}
     with open(os.path.join(LAB, "inventory"), "w") as f:
         f.write("# The lab's Ansible inventory, written by tests/lab/lab.py\n")
         yaml.safe_dump(inventory, f, sort_keys=False)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+import gateway
 import images
 import observability
 import registry
@@ -165,6 +166,7 @@ def build(lab):
     lab._go_build("pause", os.path.join(go, "pause"), ".", os.path.join(lab.BIN, "pause"))
     lab._go_build("coredns", os.path.join(go, "coredns"), ".", os.path.join(lab.BIN, "coredns"))
     observability.build(lab)  # Prometheus, the inference simulator (tests/lab/observability.py)
+    gateway.build(lab)  # Envoy Gateway and upstream's Envoy (tests/lab/gateway.py)
     build_images(lab)
 
 
@@ -205,7 +207,8 @@ def extra_images(lab):
     def image(name, ref):
         return lambda out: images.binary_image(os.path.join(out, name + ".tar"), ref, os.path.join(lab.BIN, name),
                                                "manager", user="65532:65532")
-    return [image(name, ref) for name, ref in controllers.items()] + observability.image_builders(lab)
+    return ([image(name, ref) for name, ref in controllers.items()] + observability.image_builders(lab)
+            + [lambda out: gateway.write_images(lab, out)])
 
 
 def image_dir(lab):

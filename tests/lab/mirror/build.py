@@ -13,6 +13,7 @@ its upstream host, so that a role pointed at the mirror (``k8s_ai_mirror_url``) 
     github.com/kubernetes-sigs/jobset/releases/download/<v>/jobset-<v>.tgz      (Helm chart)
     github.com/kubernetes-sigs/gateway-api/releases/download/<v>/standard-install.yaml
     github.com/kubernetes-sigs/gateway-api/releases/download/<v>/experimental-install.yaml
+    github.com/envoyproxy/gateway/releases/download/<v>/install.yaml                   (Envoy Gateway)
 
 Every directory gets a ``SHA256SUMS`` (sha256sum format): the roles read it for every file they download from a
 mirror (get_url picks the line naming the file). Every file also gets a sibling ``<file>.sha256``, which no role
@@ -200,10 +201,50 @@ def build_gateway_api(out, version):
     return base
 
 
+ENVOY_GATEWAY_GO_MOD = os.path.join(REPO, "tests", "lab", "go", "envoy-gateway", "go.mod")
+CHART_TEMPLATE = os.path.join(REPO, ".lab", "bin", "chart-template")
+
+
+def envoy_gateway_version():
+    """Envoy Gateway's pin is the version its lab wrapper module requires (tests/lab/go/envoy-gateway)."""
+    with open(ENVOY_GATEWAY_GO_MOD) as handle:
+        found = re.search(r"(?m)^\s*(?:require\s+)?github\.com/envoyproxy/gateway\s+(v\S+)", handle.read())
+    return found.group(1) if found else None
+
+
+def build_envoy_gateway(out, version):
+    """install.yaml as upstream's `make generate-manifests`: values.yaml from values.tmpl.yaml (GatewayImage
+    docker.io/envoyproxy/gateway:<v>, GatewayImagePullPolicy IfNotPresent, as helm-generate fills them), then
+    `helm template --set createNamespace=true eg charts/gateway-helm --include-crds --namespace envoy-gateway-system`,
+    rendered by the lab's chart-template (Helm's own engine and install order, tests/lab/go/envoy-gateway)."""
+    if not os.access(CHART_TEMPLATE, os.X_OK):
+        log("%s not built (the lab's real-nodes build makes it): Envoy Gateway's install.yaml skipped" % CHART_TEMPLATE)
+        return None
+    src = module_dir("github.com/envoyproxy/gateway", version)
+    base = os.path.join(out, "github.com", "envoyproxy", "gateway", "releases", "download", version)
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = os.path.join(tmp, "gateway-helm")
+        shutil.copytree(os.path.join(src, "charts", "gateway-helm"), chart)
+        for root, dirs, files in os.walk(chart):  # copies of the read-only module cache
+            for name in dirs + files:
+                os.chmod(os.path.join(root, name), 0o755 if name in dirs else 0o644)
+        with open(os.path.join(chart, "values.tmpl.yaml")) as handle:
+            values = handle.read().replace("${GatewayImage}", "docker.io/envoyproxy/gateway:%s" % version)
+        with open(os.path.join(chart, "values.yaml"), "w") as handle:
+            handle.write(values.replace("${GatewayImagePullPolicy}", "IfNotPresent"))
+        rendered = subprocess.run([CHART_TEMPLATE, "eg", chart, "envoy-gateway-system", "createNamespace=true"],
+                                  check=False, capture_output=True, text=True)
+    if rendered.returncode != 0:
+        raise SystemExit("mirror: rendering Envoy Gateway's chart failed: %s" % rendered.stderr.strip()[-800:])
+    write_if_changed(os.path.join(base, "install.yaml"), rendered.stdout)
+    return base
+
+
 BUILDERS = (
     ("KUEUE_VERSION", build_kueue),
     ("JOBSET_VERSION", build_jobset),
     ("GATEWAY_API_VERSION", build_gateway_api),
+    ("ENVOY_GATEWAY_VERSION", build_envoy_gateway),
 )
 
 
@@ -246,7 +287,9 @@ def checksums_ok(out, directories):
 def stamp_for(versions):
     with open(os.path.abspath(__file__), "rb") as handle:
         script = hashlib.sha256(handle.read()).hexdigest()
-    return {"script": script, "versions": {key: versions.get(key) for key, _unused in BUILDERS}}
+    stamp = {"script": script, "versions": {key: versions.get(key) for key, _unused in BUILDERS}}
+    stamp["chart_template"] = os.access(CHART_TEMPLATE, os.X_OK)  # Envoy Gateway's install.yaml is built once it is
+    return stamp
 
 
 def main(argv=None):
@@ -257,6 +300,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = os.path.abspath(args.out)
     versions = read_versions(args.versions)
+    versions.setdefault("ENVOY_GATEWAY_VERSION", envoy_gateway_version())
     stamp = stamp_for(versions)
     stamp_path = os.path.join(out, STAMP)
     if not args.force and os.path.exists(stamp_path):
@@ -275,7 +319,9 @@ def main(argv=None):
             log("%s not pinned in %s, skipped" % (key, args.versions))
             continue
         log("building %s %s" % (builder.__name__[len("build_") :], versions[key]))
-        built.append(builder(out, versions[key]))
+        directory = builder(out, versions[key])
+        if directory:
+            built.append(directory)
     write_checksums(built)
     record = {"inputs": stamp, "directories": sorted(os.path.relpath(d, out) for d in built)}
     write_if_changed(stamp_path, json.dumps(record, indent=1, sort_keys=True))

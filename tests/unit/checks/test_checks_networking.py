@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from checkfake import Fake, add_crds, detail, gpu_slice, node, outcome, run
 
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import gateway
 from ansible_collections.k8s_ai.conformance.plugins.modules import (
     advanced_inference_ingress,
     ai_inference,
@@ -57,14 +58,17 @@ def gateway_cluster(address=None, resolve_missing=False, missing_reason="Backend
 
 @pytest.fixture
 def fake_gateway():
-    """A local HTTP server that routes like a Gateway would: header -> b, otherwise 4 a : 1 b (or 1:1 if skewed)."""
-    state = {"skewed": False}
+    """A local HTTP server that routes like a Gateway would: header -> b, the zero-weight path -> a (or 1:1 when
+    weights are ignored), otherwise 4 a : 1 b (or 1:1 if skewed)."""
+    state = {"skewed": False, "ignore_zero": False}
     counter = itertools.count()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server API
             if self.headers.get("X-Gateway-Model-Name") == ai_inference.HEADER_VALUE:
                 name = "b"
+            elif self.path.startswith(ai_inference.ZERO_PATH):
+                name = ("b" if next(counter) % 2 else "a") if state["ignore_zero"] else "a"
             else:
                 n = next(counter)
                 name = ("b" if n % 2 else "a") if state["skewed"] else ("b" if n % 5 == 4 else "a")
@@ -89,6 +93,15 @@ def test_ai_inference_implemented_when_traffic_really_splits(fake_gateway):
     result = run(ai_inference, gateway_cluster(), gateway_url=fake_gateway["url"], requests=50)
     assert result["status"] == "Implemented" and result["verified"], result["parts"]
     assert "header requests to b 10/10" in detail(result, "traffic splits")
+    assert "a 50, b 0, other 0 of 50" in detail(result, "weight 0")
+
+
+def test_ai_inference_zero_weight_backend_that_gets_requests_fails(fake_gateway):
+    fake_gateway["ignore_zero"] = True  # an implementation that ignores weights spreads them over both backends
+    result = run(ai_inference, gateway_cluster(), gateway_url=fake_gateway["url"], requests=50)
+    assert outcome(result, "traffic splits") == "passed"
+    assert outcome(result, "weight 0") == "failed" and "received 25 of 50" in detail(result, "weight 0")
+    assert result["status"] == "Partially Implemented"
 
 
 def test_ai_inference_skewed_split_fails(fake_gateway):
@@ -102,6 +115,8 @@ def test_ai_inference_without_data_plane_is_not_passed():
     result = run(ai_inference, gateway_cluster(address=None))
     assert outcome(result, "Accepted and resolved") == "passed"
     assert outcome(result, "traffic splits") == "error"  # route status alone never passes the traffic part
+    assert "no address" in detail(result, "traffic splits")
+    assert outcome(result, "weight 0") == "error"  # nothing sent: could not run either
     assert result["verified"] is False and result["status"] == "Not Implemented"
     result = run(ai_inference, gateway_cluster(address="127.0.0.1"), gateway_url="http://127.0.0.1:1")
     assert outcome(result, "traffic splits") == "error" and "could not be reached" in detail(result, "traffic")
@@ -126,7 +141,7 @@ def test_ai_inference_check_mode_creates_nothing():
     fake = gateway_cluster()
     result = run(ai_inference, fake, check_mode=True)
     assert not any(m == "POST" for m, _unused in fake.log)
-    assert [p["outcome"] for p in result["parts"]][2:] == ["skipped"] * 4 and result["verified"] is False
+    assert [p["outcome"] for p in result["parts"]][2:] == ["skipped"] * 5 and result["verified"] is False
     assert outcome(result, "service mesh") == "failed"  # optional: no mesh in the fake
 
 
@@ -362,15 +377,24 @@ def test_high_performance_networking_behaviour():
 
 
 def test_in_cluster_client_log_counts():
-    log = "S backend=a\nS backend=b\nS none\nH backend=b\nH backend=a\nnoise\nDONE\n"
-    split, header = ai_inference.count_log(log)
-    assert split == {"a": 1, "b": 1, "other": 1} and header == {"a": 1, "b": 1, "other": 0}
+    batches = [gateway.Batch("split", "h", {}, 3), gateway.Batch("header", "h", {"X": "y"}, 2)]
+    log = "split backend=a\nsplit backend=b\nsplit none\nheader backend=b\nheader backend=a\nnoise\nDONE\n"
+    counts = gateway.count_lines(log.splitlines(), batches, ("a", "b"))
+    assert counts == {"split": {"a": 1, "b": 1, "other": 1}, "header": {"a": 1, "b": 1, "other": 0}}
+
+
+def test_in_cluster_client_script_quotes_and_warms_up():
+    script = gateway.client_script("http://10.0.0.1:80", [gateway.Batch("header", "h.test", {"X-M": "it's"}, 7)],
+                                   ("a", "b"))
+    assert "--header 'Host: h.test' --header 'X-M: it'\"'\"'s' 'http://10.0.0.1:80/'" in script
+    assert "until f " in script and "$(seq 7)" in script and 'echo "header ${r:-none}"' in script
 
 
 def test_ai_inference_falls_back_to_an_in_cluster_client():
     """The Gateway's address is not reachable from the controller (nothing listens on 127.0.0.1:80 here): a
     client pod inside the cluster sends the requests and its log is counted."""
-    lines = ["S backend=%s" % ("b" if i % 5 == 4 else "a") for i in range(50)] + ["H backend=b"] * 10 + ["DONE"]
+    lines = (["split backend=%s" % ("b" if i % 5 == 4 else "a") for i in range(50)] + ["header backend=b"] * 10
+             + ["zero backend=a"] * 50 + ["DONE"])
     fake = gateway_cluster(address="127.0.0.1")
     fake.route("GET", "/api/v1/namespaces/", lambda m, p, q, b: (200, "\n".join(lines))
                if p.endswith("/traffic-client/log") else None)
