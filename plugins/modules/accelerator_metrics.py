@@ -15,7 +15,14 @@ description:
   - Positive - its endpoint answers in the Prometheus/OpenMetrics text format (machine-readable, read through
     the API server's proxy, one read per exporter pod so every node is covered).
   - Positive - the core metrics exist for every accelerator seen - utilization and memory usage - with a label
-    that tells accelerators apart (vendor-neutral name sets, including the OpenTelemetry C(hw.gpu.*) names).
+    that tells accelerators apart (vendor-neutral name sets, including the OpenTelemetry C(hw.gpu.*) names) -
+    and on every node an exporter pod was read from, for every accelerator that node advertises (DRA
+    ResourceSlices or device-plugin resources). Nodes that advertise accelerators but run no exporter pod are
+    named in the notes.
+  - Positive (optional) - the metrics follow a workload - a pod holding one device through a DRA claim on an
+    exporter's node makes that device's series change - its utilization or memory moves, or it gains the pod's
+    C(pod) label (the DCGM exporter's Kubernetes mapping). On real hardware an idle holder need not move the
+    utilization, so this part never changes the verdict.
   - Optional - temperature, power and interconnect metrics are exposed.
   - Negative (optional) - no node reports more accelerators in its metrics than the cluster advertises for it
     (DRA ResourceSlices or device-plugin resources), so the metrics describe the cluster's real devices.
@@ -83,6 +90,11 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints impor
     EndpointError,
     parse_service,
 )
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
+    claim_allocation,
+    claim_manifest,
+    pod_manifest,
+)
 
 ARGUMENT_SPEC = {
     "metrics_service": {"type": "str"},
@@ -125,6 +137,7 @@ def verify(check):
     check.positive("the endpoint serves metrics in the Prometheus text format", endpoint_readable)
     check.positive("utilization and memory metrics exist for every accelerator", core_metrics_per_accelerator)
     check.positive("temperature, power and interconnect metrics are exposed", extra_metrics, required=False)
+    check.positive("a device's metrics follow a pod that holds it", follows_workload, required=False)
     check.negative("no node reports more accelerators than the cluster advertises for it", no_phantom_accelerators,
                    required=False)
 
@@ -306,8 +319,20 @@ def core_metrics_per_accelerator(check, probe):
                   for k, fams in sorted(per_accelerator.items()) if not {"utilization", "memory"} <= fams]
     check.require(not incomplete, "; ".join(incomplete[:8]))
     nodes = sorted({k[0] for k in per_accelerator})
-    return "%d accelerators on %d node(s) report utilization (%s) and memory (%s)" % (
-        len(per_accelerator), len(nodes), ", ".join(sorted(names["utilization"])), ", ".join(sorted(names["memory"])))
+    advertised = advertised_per_node(check.accelerators)
+    covered = {label for label in samples if label in advertised}
+    seen = {n: sum(1 for k, fams in per_accelerator.items() if k[0] == n and {"utilization", "memory"} <= fams)
+            for n in covered}
+    short = ["%s advertises %d, metrics for %d" % (n, advertised[n], seen[n]) for n in sorted(covered)
+             if seen[n] < advertised[n]]
+    check.require(not short, "not every advertised accelerator has metrics: " + "; ".join(short[:8]))
+    uncovered = sorted(set(advertised) - covered)
+    if uncovered:
+        check.note("%d node(s) advertise accelerators but no exporter pod was read there: %s" % (
+            len(uncovered), ", ".join(uncovered[:8]) + (" ..." if len(uncovered) > 8 else "")))
+    return "%d accelerators on %d node(s) report utilization (%s) and memory (%s)%s" % (
+        len(per_accelerator), len(nodes), ", ".join(sorted(names["utilization"])), ", ".join(sorted(names["memory"])),
+        "; every accelerator advertised on %s has both" % ", ".join(sorted(covered)) if covered else "")
 
 
 def extra_metrics(check, probe):
@@ -315,6 +340,61 @@ def extra_metrics(check, probe):
     missing = [f for f in ("temperature", "power", "interconnect") if not names.get(f)]
     check.require(not missing, "not exposed: %s" % ", ".join(missing))
     return ", ".join("%s: %s" % (f, ", ".join(sorted(names[f])[:3])) for f in ("temperature", "power", "interconnect"))
+
+
+HOLDER_LABELS = ("pod", "namespace", "container")  # the DCGM exporter's Kubernetes mapping
+
+
+def device_series(samples, values):
+    """{(name, labels without the holder's): (value, holder pod)} of the utilization/memory samples that name the
+    device (one of its label values is in values)."""
+    out = {}
+    for name, labels, value in samples:
+        if family_of(name) in ("utilization", "memory") and set(labels.values()) & values:
+            identity = tuple(sorted((k, v) for k, v in labels.items() if k not in HOLDER_LABELS))
+            out[(name, identity)] = (value, labels.get("pod"))
+    return out
+
+
+def follows_workload(check, probe):
+    sources = {label: where for label, where, _what in check.facts.get("sources") or []}
+    drivers = check.accelerators.get("drivers") or {}
+    target = next(((node, driver) for node in sorted(sources) for driver in sorted(drivers)
+                   if drivers[driver]["nodes"].get(node)), None)
+    check.require(target, "no exporter pod runs on a node with DRA devices (needed to hold one device)")
+    node, driver = target
+    device_class = next((dc["name"] for dc in check.accelerators["device_classes"] if driver in dc["drivers"]), None)
+    check.require(device_class, "no DeviceClass selects driver %s" % driver)
+    claim = probe.create(claim_manifest("metrics-workload", device_class))
+    pod = pod_manifest("metrics-workload", claims={"accel": {"resourceClaimName": "metrics-workload"}})
+    pod["spec"]["nodeSelector"] = {"kubernetes.io/hostname": node}
+    before = parse_exposition(sources[node].get_text(check.cluster, accept=EXPOSITION))[0]
+    pod = probe.wait_for(probe.create(pod), lambda p: (p.get("status") or {}).get("phase") == "Running",
+                         "the pod holding a device Running on %s" % node)
+    result = probe.wait_for(claim, claim_allocation, "claim allocated")["status"]["allocation"]["devices"][
+        "results"][0]
+    values = {result["device"]}
+    for sl in check.cluster.list(check.cluster.path("resource.k8s.io/v1", "resourceslices"),
+                                 field_selector="spec.nodeName=%s" % node):
+        for dev in (sl.get("spec") or {}).get("devices") or []:
+            if sl["spec"].get("driver") == result["driver"] and dev.get("name") == result["device"]:
+                values.update(str(v) for a in (dev.get("attributes") or {}).values() for v in a.values())
+    baseline = device_series(before, values)
+    check.require(baseline, "no utilization/memory series names device %s (labels looked for: %s)"
+                  % (result["device"], ", ".join(sorted(values))[:200]))
+
+    def changed(text):
+        now = device_series(parse_exposition(text)[0], values)
+        moved = sorted("%s %g->%g" % (k[0], baseline[k][0], v[0]) for k, v in now.items()
+                       if k in baseline and v[0] != baseline[k][0])
+        labelled = sorted({k[0] for k, v in now.items() if v[1] == pod["metadata"]["name"]})
+        return (moved or labelled) and (moved, labelled)
+    seen = probe.wait_until(lambda: changed(sources[node].get_text(check.cluster, accept=EXPOSITION)), bool,
+                            "the metrics of device %s follow pod metrics-workload" % result["device"])
+    moved, labelled = seen
+    return "device %s on %s, held by pod metrics-workload: %s%s" % (
+        result["device"], node, ("moved " + ", ".join(moved[:3])) if moved else "",
+        ("; series with pod=metrics-workload: " + ", ".join(labelled)) if labelled else "")
 
 
 def advertised_per_node(acc):

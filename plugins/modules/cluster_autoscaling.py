@@ -21,9 +21,11 @@ description:
     refused by the autoscaler - its C(NotTriggerScaleUp) event (Karpenter - its C(FailedScheduling) event) - and
     no scale-up is triggered for it. "No new node within the wait" alone also holds with no autoscaler running, so
     it is not enough.
-  - Without I(probe_scale_up) both cases are skipped and an Available autoscaler alone is Not Implemented
-    (behaviour not observed), with the reason in the notes.
-  - Scale-down is not probed (it takes the autoscaler's scale-down delay, 10 minutes by default).
+  - Scale-down (opt-in, I(probe_scale_down); required when probed) - the scale-up pod lands on the node added
+    for it; once the pod is deleted the autoscaler removes that node again within I(scale_down_timeout) (it
+    takes the autoscaler's scale-down delays, 10 minutes each by default).
+  - Without I(probe_scale_up) the behavioural cases are skipped and an Available autoscaler alone is Not
+    Implemented (behaviour not observed), with the reason in the notes.
 version_added: 0.1.0
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
@@ -46,6 +48,14 @@ options:
     description: Seconds to wait for the scale-up signal.
     type: int
     default: 600
+  probe_scale_down:
+    description: Also prove the scale-down (with I(probe_scale_up)) - the node added for the pod goes away.
+    type: bool
+    default: false
+  scale_down_timeout:
+    description: Seconds to wait for the new node to be Ready and running the pod, and again for its removal.
+    type: int
+    default: 1500
   not_applicable_reason:
     description: Reason reported when no autoscaler is found.
     type: str
@@ -90,6 +100,8 @@ def verify(check):
     check.static("a cluster autoscaler (or Karpenter) is present and Available", autoscaler_present)
     check.positive("a pending pod requesting accelerators triggers a scale-up", scale_up)
     check.negative("a pod requesting more accelerators than any node group offers triggers no scale-up", no_scale_up)
+    check.positive("the node added for the pod is removed once the pod is gone", scale_down,
+                   required=check.params["probe_scale_up"] and check.params["probe_scale_down"])
 
 
 def autoscaler_present(check):
@@ -157,15 +169,17 @@ def scale_up(check, probe):
         lambda s: any(e.get("reason") in SCALE_UP_REASONS for e in s[0])
         or node_created_after(check, (s[1] or {}).get("spec", {}).get("nodeName"), started),
         "scale-up triggered for pod scale-up", timeout=check.params["scale_up_timeout"])
-    reasons = sorted({e.get("reason") for e in seen[0]})
-    return "pod asking %s triggered a scale-up (events: %s)" % (asked, ", ".join(reasons) or "none; new node")
+    check.facts["scale_up"] = {"pod": pod, "started": started}
+    trigger = next((e for e in seen[0] if e.get("reason") in SCALE_UP_REASONS), {})
+    return "pod asking %s triggered a scale-up (%s)" % (
+        asked, "%s: %s" % (trigger["reason"], (trigger.get("message") or "")[:200]) if trigger else "a new node")
 
 
 def no_scale_up(check, probe):
     if not check.params["probe_scale_up"]:
         check.skip("scale-up not probed (probe_scale_up=false)")
     check.require(check.facts.get("autoscaler"), "no Available autoscaler")
-    _unused, asked = accelerator_pod(check, probe, "impossible", whole_nodes=1000)
+    pod, asked = accelerator_pod(check, probe, "impossible", whole_nodes=1000)
     window = min(120, check.params["scale_up_timeout"])
     events = probe.wait_until(lambda: events_of(probe, "impossible"), lambda evs: any(map(refused_by_autoscaler, evs)),
                               "the autoscaler refuses a scale-up for a pod asking %s (%s)" % (asked, NO_SCALE_UP),
@@ -174,8 +188,27 @@ def no_scale_up(check, probe):
                   "a scale-up was triggered for a pod no node group can hold: %s" % sorted(
                       {e.get("reason") for e in events}))
     refusal = next(e for e in events if refused_by_autoscaler(e))
+    probe.delete(pod)  # a pending pod left behind would hold back nothing, but the scale-down probe runs next
     return "pod asking %s: no scale-up, the autoscaler refused it (%s: %s)" % (
         asked, refusal.get("reason"), (refusal.get("message") or "")[:200])
+
+
+def scale_down(check, probe):
+    if not (check.params["probe_scale_up"] and check.params["probe_scale_down"]):
+        check.skip("scale-down not probed (probe_scale_down=false: it takes the autoscaler's scale-down delays)")
+    scaled = check.facts.get("scale_up")
+    check.require(scaled, "no scale-up was observed, so there is no node to scale down")
+    timeout = check.params["scale_down_timeout"]
+    pod = probe.wait_for(scaled["pod"], lambda p: node_created_after(check, p["spec"].get("nodeName"),
+                                                                     scaled["started"]),
+                         "pod scale-up running on a node created for it", timeout=timeout)
+    node = pod["spec"]["nodeName"]
+    probe.delete(pod)
+    gone_after = time.time()
+    probe.wait_until(lambda: check.cluster.get(check.cluster.path("v1", "nodes", name=node), missing_ok=True),
+                     lambda n: n is None, "node %s removed by the autoscaler" % node, timeout=timeout)
+    return "pod scale-up ran on new node %s; %.0fs after the pod was deleted the node was gone" % (
+        node, time.time() - gone_after)
 
 
 ARGUMENT_SPEC = {
@@ -183,6 +216,8 @@ ARGUMENT_SPEC = {
     "accelerator_resource": {"type": "str"},
     "node_selector": {"type": "dict", "default": {}},
     "scale_up_timeout": {"type": "int", "default": 600},
+    "probe_scale_down": {"type": "bool", "default": False},
+    "scale_down_timeout": {"type": "int", "default": 1500},
     "not_applicable_reason": {"type": "str", "default": "no cluster autoscaler on this platform (bare metal)"},
 }
 

@@ -1,6 +1,8 @@
 """gang_scheduling, gpu_sharing, dra_support, cluster_autoscaling: behaviour decides the verdict, never the
 static part alone."""
 
+import time
+
 from checkfake import Fake, add_crds, detail, gpu_slice, node, outcome, run
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import parse_quantity
@@ -166,9 +168,11 @@ def test_dra_support_unschedulable_for_another_reason_proves_nothing():
 
 
 # ---- cluster_autoscaling ------------------------------------------------------------------------
-def autoscaler_cluster(refuses=True, scales_impossible=False):
+def autoscaler_cluster(refuses=True, scales_impossible=False, scales_down=None):
     """A cluster-autoscaler Deployment and its events: TriggeredScaleUp for the scale-up pod; for the pod no node
-    group can hold NotTriggerScaleUp (refuses) - or nothing at all, as when no autoscaler is really running."""
+    group can hold NotTriggerScaleUp (refuses) - or nothing at all, as when no autoscaler is really running.
+    scales_down True/False: the scale-up pod runs on a node created for it, which goes away once the pod is
+    deleted (True) or stays (False)."""
     fake = Fake()
     fake.add("apps/v1", "deployments", {"metadata": {"name": "cluster-autoscaler", "namespace": "kube-system"},
                                         "status": {"readyReplicas": 1}}, namespace="kube-system")
@@ -188,8 +192,19 @@ def autoscaler_cluster(refuses=True, scales_impossible=False):
                                       "message": "pod didn't trigger scale-up: 1 max node group size reached"
                                       if reason == "NotTriggerScaleUp" else "pod triggered scale-up"},
                      namespace=namespace)
+        if name == "scale-up" and scales_down is not None:
+            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            fake.add("v1", "nodes", dict(node("gpu-new"), metadata=dict(node("gpu-new")["metadata"],
+                                                                        creationTimestamp=created)))
+            stored = fake.store[("v1", "pods", namespace, name)]
+            stored["spec"]["nodeName"] = "gpu-new"
         return status, pod
+
+    def pod_deleted(method, path, query, body):
+        if scales_down and path.endswith("/pods/scale-up"):
+            fake.store.pop(("v1", "nodes", None, "gpu-new"), None)
     fake.route("POST", "/api/v1/namespaces/", pod_created)
+    fake.route("DELETE", "/api/v1/namespaces/", pod_deleted)
     return fake
 
 
@@ -209,7 +224,21 @@ def test_cluster_autoscaling_negative_needs_the_autoscalers_refusal():
     assert outcome(result, "triggers no scale-up") == "failed"
 
 
+def test_cluster_autoscaling_scale_down_is_the_new_node_going_away():
+    result = run(cluster_autoscaling, autoscaler_cluster(scales_down=True), probe_scale_up=True,
+                 probe_scale_down=True, scale_up_timeout=2, scale_down_timeout=2)
+    assert result["status"] == "Implemented", result["parts"]
+    assert "ran on new node gpu-new" in detail(result, "removed once the pod is gone")
+    result = run(cluster_autoscaling, autoscaler_cluster(scales_down=False), probe_scale_up=True,
+                 probe_scale_down=True, scale_up_timeout=2, scale_down_timeout=2)
+    assert outcome(result, "removed once the pod is gone") == "failed"
+    assert result["status"] == "Partially Implemented"
+    # not probed: an optional part, skipped
+    result = run(cluster_autoscaling, autoscaler_cluster(), probe_scale_up=True, scale_up_timeout=2)
+    assert outcome(result, "removed once the pod is gone") == "skipped" and result["status"] == "Implemented"
+
+
 def test_cluster_autoscaling_not_probed_is_not_implemented():
     result = run(cluster_autoscaling, autoscaler_cluster())
-    assert [p["outcome"] for p in result["parts"]] == ["passed", "skipped", "skipped"]
+    assert [p["outcome"] for p in result["parts"]] == ["passed", "skipped", "skipped", "skipped"]
     assert result["status"] == "Not Implemented" and "probe_scale_up=false" in result["notes"]

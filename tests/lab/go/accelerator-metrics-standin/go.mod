@@ -1,0 +1,3 @@
+module k8s-ai-conformance.invalid/lab/accelerator-metrics-standin
+
+go 1.26
