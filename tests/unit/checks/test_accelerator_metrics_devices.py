@@ -41,6 +41,7 @@ def standin_cluster(advertised=2, exported=2, follows=True):
             state["held"] = 1 if follows else None
         return obj
     fake.on_get = evolve
+
     def scrape(method, path, query, body):
         return 200, exposition("n1", exported, state["held"])
     fake.route("GET", "/api/v1/namespaces/lab/pods/", scrape)
