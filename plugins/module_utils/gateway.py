@@ -10,9 +10,9 @@
     base = programmed_address(check, probe, gw)              # "http://<address>:<port>", or could not run
     counts, where = send_traffic(check, probe, base, [Batch("split", host, {}, 200)], ("a", "b"), image)
 
-Traffic is counted by the backend that answered. It is sent from the controller; when the Gateway's address
-cannot be reached from there (in-cluster addresses, no load balancer), from a client pod inside the cluster,
-unless the user gave the URL. Before a batch is counted, requests are repeated until one is answered by a
+Traffic is counted by the backend that answered. It is sent from the controller; when no backend answers
+there within CONTROLLER_TRY_S (in-cluster addresses, no load balancer: the address is unreachable, or something
+else on the host's network answers it), from a client pod inside the cluster, unless the user gave the URL. Before a batch is counted, requests are repeated until one is answered by a
 backend (WARM_UP_S at most): a route the data plane has accepted may take a moment to be programmed; those
 warm-up answers are not counted.
 """
@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - ansible-core is always there when a mo
 
 GW = "gateway.networking.k8s.io/v1"
 WARM_UP_S = 30
+CONTROLLER_TRY_S = 10  # before traffic goes from a pod instead: the controller may not route the address at all
 REQUEST_TIMEOUT_S = 3
 
 
@@ -99,12 +100,14 @@ def route_reason(route, gateway_name, cond_type):
     return found.get("reason"), found.get("message", "")
 
 
-def echo_backend(probe, name, image):
-    """A pod answering 'backend=<name>' on port 8080 and a Service echo-<name> (port 80) in front of it."""
+def echo_backend(probe, name, image, paths=()):
+    """A pod answering 'backend=<name>' on port 8080 at / and at each of `paths` (busybox httpd serves files only:
+    any other path is a 404), and a Service echo-<name> (port 80) in front of it."""
     labels = {"app": "echo-" + name}
-    probe.create(command_pod("echo-" + name, "mkdir -p /www && echo backend=%s > /www/index.html && "
-                             "exec httpd -f -p 8080 -h /www" % name, image=image, ports=[8080], labels=labels,
-                             restart_policy="Always"))
+    files = ["/www/index.html"] + ["/www/" + path.strip("/") for path in paths]
+    probe.create(command_pod("echo-" + name, "mkdir -p /www && %s && exec httpd -f -p 8080 -h /www" % " && ".join(
+        "echo backend=%s > %s" % (name, f) for f in files), image=image, ports=[8080], labels=labels,
+        restart_policy="Always"))
     probe.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo-" + name},
                   "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}})
 
@@ -156,12 +159,23 @@ def _fetch(base, batch):
     return lines[0][:80] if lines else ""
 
 
-def _from_controller(base, batches, backends):
+class NoBackendAnswered(OSError):
+    """Something answers at the Gateway's address from the controller, but never a backend: on a host that does
+    not route the cluster's addresses, that is whatever the host's own network puts there (a proxy's 404)."""
+
+
+def _from_controller(base, batches, backends, must_reach):
     lines = []
-    for batch in batches:
-        deadline = time.time() + WARM_UP_S
-        while answer_of(_fetch(base, batch), backends) == "other" and time.time() < deadline:
+    for index, batch in enumerate(batches):
+        first = index == 0 and must_reach
+        deadline = time.time() + (CONTROLLER_TRY_S if first else WARM_UP_S)
+        answer = _fetch(base, batch)
+        while answer_of(answer, backends) == "other" and time.time() < deadline:
             time.sleep(0.5)
+            answer = _fetch(base, batch)
+        if first and answer_of(answer, backends) == "other":
+            raise NoBackendAnswered("no backend answered within %ds (last answer: %s)"
+                                    % (CONTROLLER_TRY_S, answer or "empty"))
         lines += ["%s %s" % (batch.key, _fetch(base, batch) or "none") for _unused in range(batch.count)]
     return lines
 
@@ -197,7 +211,7 @@ def send_traffic(check, probe, base, batches, backends, image):
     """Send the batches through the Gateway; (counts, where they were sent from). Records the evidence."""
     started, where = time.time(), "the controller"
     try:
-        lines = _from_controller(base, batches, backends)
+        lines = _from_controller(base, batches, backends, must_reach=not check.params.get("gateway_url"))
     except (URLError, OSError) as exc:
         if check.params.get("gateway_url"):  # the user's URL: no guessing
             check.cannot_run("the Gateway at %s could not be reached from the controller: %s" % (base, exc))

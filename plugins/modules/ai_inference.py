@@ -189,7 +189,7 @@ def route_accepted(check, probe):
     weights = check.params["weights"]
     check.require(len(weights) == 2, "weights must list two integers, got %s" % weights)
     for name in ("a", "b"):
-        echo_backend(probe, name, check.params["echo_image"])
+        echo_backend(probe, name, check.params["echo_image"], paths=[ZERO_PATH])
     header = {"type": "Exact", "name": check.params["header_name"], "value": HEADER_VALUE}
     route = probe.create({"apiVersion": GW, "kind": "HTTPRoute", "metadata": {"name": "split"}, "spec": {
         "parentRefs": [parent_ref(gateway)], "hostnames": [SPLIT_HOST], "rules": [

@@ -424,7 +424,7 @@ def fake_cluster_autoscaler(lab_kubeconfig, kubectl, namespace):
 def test_cluster_autoscaling_behaviour_with_an_autoscaler_present(lab_kubeconfig, fake_cluster_autoscaler):
     skipped = run(cluster_autoscaling, lab_kubeconfig)
     assert skipped["status"] == "Not Implemented"  # present, but scaling not observed unless probe_scale_up
-    assert [p["outcome"] for p in skipped["parts"]] == ["passed", "skipped", "skipped"]
+    assert [p["outcome"] for p in skipped["parts"]] == ["passed", "skipped", "skipped", "skipped"]
     result = run(cluster_autoscaling, lab_kubeconfig, probe_scale_up=True, scale_up_timeout=10)
     assert_all_required_passed(result)
     by_name = parts(result)
