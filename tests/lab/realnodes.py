@@ -32,6 +32,7 @@ REAL_LABEL = "lab.k8s-ai-conformance.io/real-node"
 REGISTRY_PORT = 38500              # tests/lab/registry.py on HOST_IP: the nodes' mirror for every image host
 DRA_DRIVER = "gpu.example.com"     # the DRA example driver's default driver name (and DeviceClass)
 DRA_DEVICES_PER_NODE = 4
+CGROUP_ROOT = "/sys/fs/cgroup"
 PODMAN = ["podman", "--cgroup-manager=cgroupfs", "--runtime", "/usr/sbin/runc"]
 # Global (not per-namespace) sysctls the kubelet sets when protectKernelDefaults is false: saved before
 # the first node starts and restored by `down`.
@@ -583,17 +584,53 @@ def restart_node(lab, name, timeout=180):
 
 def down(lab, state):
     names = set(state.pop("real_nodes", []) or [])
-    listed = _run(PODMAN + ["ps", "-a", "--filter", "label=k8s-ai-conformance-lab=node", "--format", "{{.Names}}"],
-                  check=False) if shutil.which("podman") else None
-    if listed:
-        names.update(n for n in listed.stdout.split() if n)
+    listed = _run(PODMAN + ["ps", "-a", "--no-trunc", "--filter", "label=k8s-ai-conformance-lab=node", "--format",
+                            "{{.ID}} {{.Names}}"], check=False) if shutil.which("podman") else None
+    ids = set()
+    for line in (listed.stdout.splitlines() if listed else []):
+        if line.split():
+            ids.add(line.split()[0])
+            names.update(line.split()[1:])
     for name in sorted(names):
         _run(PODMAN + ["rm", "-f", "-t", "5", name], check=False)
+    left = remove_container_cgroups(ids)
+    if left:
+        lab.log("could not remove these container cgroups (processes still in them?): %s" % ", ".join(left))
     network_down()
     restored = restore_sysctls(state)
     if restored:
         lab.log("restored host sysctls the kubelet changed: %s" % ", ".join("%s %s" % kv for kv in restored.items()))
     return sorted(names)
+
+
+def remove_container_cgroups(ids, timeout=15.0):
+    """Remove what is left of the nodes' cgroups after `podman rm` (cgroup v1, cgroupfs manager): podman leaves a
+    container's directory when the kubelet's nested tree (cgroupRoot /kubelet, the pods) is still in it. Bottom-up
+    rmdir; the processes still in a cgroup are killed first. Returns the directories that stayed."""
+    def ours():
+        found = []
+        for controller in sorted(os.listdir(CGROUP_ROOT)) if os.path.isdir(CGROUP_ROOT) else []:
+            parent = os.path.join(CGROUP_ROOT, controller, "libpod_parent")
+            found += [os.path.join(parent, d) for d in (os.listdir(parent) if os.path.isdir(parent) else [])
+                      if d.startswith("libpod-") and any(i in d for i in ids)]
+        return found
+    deadline = time.time() + timeout
+    while ids and ours() and time.time() < deadline:
+        for top in ours():
+            for path, _dirs, _files in os.walk(top, topdown=False):
+                try:
+                    with open(os.path.join(path, "cgroup.procs")) as handle:
+                        for pid in handle.read().split():
+                            try:
+                                os.kill(int(pid), 9)
+                            except OSError:
+                                pass
+                    os.rmdir(path)
+                except OSError:
+                    pass
+        if ours():
+            time.sleep(0.5)
+    return ours() if ids else []
 
 
 # ---------------------------------------------------------------- cluster add-ons
