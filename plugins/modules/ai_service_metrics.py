@@ -183,8 +183,8 @@ def requests_collected(check, probe):
                                      "query %s{model_name=%s} sums to %d" % (REQUESTS_METRIC, model, count),
                                      timeout=check.params["scrape_timeout"])
     check.facts["scraped"] = time.time() - started
-    return "%d requests served, %d collected after %ds: %s{%s}" % (count, value, check.facts["scraped"],
-                                                                    REQUESTS_METRIC, labels_text(labels))
+    return "%d requests served, %d collected after %ds: %s{%s}" % (
+        count, value, check.facts["scraped"], REQUESTS_METRIC, labels_text(labels))
 
 
 def labels_text(labels):

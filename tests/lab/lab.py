@@ -550,7 +550,7 @@ def write_inventory(state):
                      "gateway_api_implementation_enabled": False, "gateway_api_wait_accepted": False,
                      "dra_driver_install": False, "dra_driver_gpu_node_selector": "nvidia.com/gpu.present=true",
                      "accelerator_metrics_enabled": False, "otel_collector_enabled": False,
-                     "metrics_adapter_enabled": False}},
+                     "metrics_adapter_enabled": False, "monitoring_enabled": False}},
     }
     if state.get("real_nodes"):
         # secure_accelerator_access probes what containers see: the devices of the real nodes' DRA driver (the
@@ -559,6 +559,10 @@ def write_inventory(state):
             "secure_accelerator_access": {"device_class": realnodes.DRA_DRIVER}}
         # Probe pods whose command must run (logs, traffic, kernel) go to the real nodes: kwok only pretends.
         inventory["all"]["vars"]["verify_command_node_selector"] = {realnodes.REAL_LABEL: "true"}
+        # Prometheus (roles/monitoring) runs on a real node too, and scrapes every 5 s (the checks wait for a scrape).
+        inventory["all"]["vars"].update({"monitoring_enabled": True, "monitoring_scrape_interval": "5s",
+                                         "monitoring_scrape_timeout": "5s",
+                                         "monitoring_node_selector": {realnodes.REAL_LABEL: "true"}})
         # The real nodes are the accelerator hosts whose facts verify gathers (driver, CDI, containerd,
         # runtimes): reached through podman, like any inventory host through its connection.
         inventory["all"]["children"]["accelerator_nodes"]["hosts"] = {

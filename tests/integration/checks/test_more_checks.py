@@ -136,7 +136,6 @@ def test_every_check_is_truthful_on_the_lab(module, lab_kubeconfig, kubectl):
     result = run(module, lab_kubeconfig)
     never = {
         "accelerator_metrics": ["utilization and memory", "Prometheus text format"],
-        "ai_service_metrics": ["discovered and scraped"],
         "network_policy": ["blocks a request", "permits the request"],  # the lab has no enforcer
         "otel_tracing": ["accepted by the collector"],
         "multi_nic": ["more than one interface"],

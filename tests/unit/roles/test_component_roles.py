@@ -17,7 +17,10 @@ import roleplay as rp
 import yaml
 
 REPO = rp.REPO
-ROLES = ("kueue", "jobset", "gateway_api", "dra_driver", "otel_collector", "accelerator_metrics", "metrics_adapter")
+ROLES = ("kueue", "jobset", "gateway_api", "dra_driver", "otel_collector", "accelerator_metrics", "metrics_adapter",
+         "monitoring")
+# Roles that download nothing (their manifests are their own): no mirror, no fetch.
+OWN_MANIFESTS = ("monitoring",)
 HELM_ROLES = ("dra_driver", "otel_collector", "accelerator_metrics", "metrics_adapter")
 SHARED = "k8s_ai.conformance.component_common"
 
@@ -161,7 +164,7 @@ def test_defaults_prefixed_and_mirrored_in_argument_specs(role):
     assert set(defaults) <= set(specs)
     if role != "gvisor":  # gvisor documents optional inputs it does not default
         assert set(defaults) == set(specs)
-        assert role + "_mirror_url" in defaults
+        assert role in OWN_MANIFESTS or role + "_mirror_url" in defaults
     for name, spec in specs.items():
         assert set(spec) <= {"type", "default", "choices", "description", "elements", "required", "options"}, name
         assert spec.get("description"), name
@@ -221,6 +224,8 @@ def test_fetching_goes_through_the_shared_role(role):
     if role in HELM_ROLES:
         assert {"helm_chart", "helm_values", "helm_preflight", "helm_install", "helm_absent"} <= used
         assert not os.path.exists(os.path.join(REPO, "roles", role, "templates", "unknown_values.j2"))
+    elif role in OWN_MANIFESTS:
+        assert not used & {"fetch", "helm_chart"}
     else:
         assert "fetch" in used
     for _f, task in _tasks(role):
