@@ -47,6 +47,8 @@ FLAGS = [
     "--cloud-provider=kwok", "--namespace=" + NAMESPACE, "--leader-elect=false", "--scan-interval=5s",
     "--scale-down-delay-after-add=20s", "--scale-down-unneeded-time=20s", "--scale-down-delay-after-delete=5s",
     "--max-node-provision-time=2m", "--expander=least-waste", "--skip-nodes-with-local-storage=false",
+    # a node is "unremovable" while the probe pod (not replicated) is on it; re-checked after this, not 5 minutes
+    "--unremovable-node-recheck-timeout=15s",
     "--logtostderr=true", "--v=2",
 ]
 
@@ -100,7 +102,8 @@ def _rules():
                     "persistentvolumes"], read),
         rule(["apps"], ["daemonsets", "replicasets", "statefulsets"], read),
         rule(["policy"], ["poddisruptionbudgets"], ["list", "watch"]),
-        rule(["storage.k8s.io"], ["storageclasses", "csinodes", "csidrivers", "csistoragecapacities"], read),
+        rule(["storage.k8s.io"], ["storageclasses", "csinodes", "csidrivers", "csistoragecapacities",
+                              "volumeattachments"], read),  # its informers block startup until they sync
         rule(["batch"], ["jobs", "cronjobs"], read),
     ]
 
@@ -210,6 +213,22 @@ def install(lab, state, wait=True):
     return True
 
 
+def uninstall(lab, timeout=120):
+    """Delete the autoscaler's objects (Deployment first, so it adds no node meanwhile), its status ConfigMap and
+    the nodes it added; wait until its pod and those nodes are gone."""
+    api = lab.Api()
+    paths = [path for path, _obj in objects(lab)]
+    paths = [p for p in paths if "/deployments/" in p] + [p for p in reversed(paths) if "/deployments/" not in p]
+    for path in paths + ["/api/v1/namespaces/%s/configmaps/cluster-autoscaler-status" % NAMESPACE]:
+        api.request("DELETE", path, ok=(200, 202, 404))
+    nodes = "/api/v1/nodes?labelSelector=%s%%3D%s" % (GROUP_LABEL, NODE_GROUP)
+    for node in api.get(nodes)[1].get("items") or []:
+        api.request("DELETE", "/api/v1/nodes/" + node["metadata"]["name"], ok=(200, 202, 404))
+    pods = "/api/v1/namespaces/%s/pods?labelSelector=app.kubernetes.io%%2Fname%%3D%s" % (NAMESPACE, NAME)
+    lab._wait("cluster-autoscaler and its nodes gone", lambda: not (api.get(pods)[1].get("items") or [])
+              and not (api.get(nodes)[1].get("items") or []), timeout, 1)
+
+
 def check_options():
     """What verify's cluster_autoscaling gets on the lab (the lab inventory's verify_check_options)."""
     return {"probe_scale_up": True, "probe_scale_down": True, "accelerator_resource": "nvidia.com/gpu",
@@ -217,18 +236,26 @@ def check_options():
 
 
 def main(argv):
-    """`autoscaler.py install`: build the binary and image and install into the RUNNING lab (what `lab.py up`
-    does on a fresh lab)."""
+    """`autoscaler.py install`: build the binary and image and install into the RUNNING lab;
+    `autoscaler.py uninstall`: remove it and the nodes it added."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import lab  # noqa: PLC0415
     import realnodes  # noqa: PLC0415
+    if argv[1:] == ["uninstall"]:
+        uninstall(lab)
+        return
     if argv[1:] != ["install"]:
         raise SystemExit(main.__doc__)
+    print(json.dumps({"installed": build_and_install(lab, realnodes)}))
+
+
+def build_and_install(lab, realnodes):
+    """Build the binary and its image, hand the image to the lab's registry, install and wait."""
     build(lab)
     for builder in image_builders(lab):
         builder(realnodes.image_dir(lab))
     realnodes.registry.prepare(realnodes.image_dir(lab), realnodes.registry_dir(lab))
-    print(json.dumps({"installed": install(lab, lab._state())}))
+    return install(lab, lab._state())
 
 
 if __name__ == "__main__":
