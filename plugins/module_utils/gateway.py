@@ -12,9 +12,9 @@
 
 Traffic is counted by the backend that answered. It is sent from the controller; when no backend answers
 there within CONTROLLER_TRY_S (in-cluster addresses, no load balancer: the address is unreachable, or something
-else on the host's network answers it), from a client pod inside the cluster, unless the user gave the URL. Before a batch is counted, requests are repeated until one is answered by a
-backend (WARM_UP_S at most): a route the data plane has accepted may take a moment to be programmed; those
-warm-up answers are not counted.
+else on the host's network answers it), from a client pod inside the cluster, unless the user gave the URL.
+Before a batch is counted, requests are repeated until one is answered by a backend (WARM_UP_S at most): a route
+the data plane has accepted may take a moment to be programmed; those warm-up answers are not counted.
 """
 
 from __future__ import absolute_import, division, print_function

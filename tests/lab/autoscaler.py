@@ -102,8 +102,9 @@ def _rules():
                     "persistentvolumes"], read),
         rule(["apps"], ["daemonsets", "replicasets", "statefulsets"], read),
         rule(["policy"], ["poddisruptionbudgets"], ["list", "watch"]),
+        # every informer must sync before it starts (volumeattachments missing: stuck "Initializing")
         rule(["storage.k8s.io"], ["storageclasses", "csinodes", "csidrivers", "csistoragecapacities",
-                              "volumeattachments"], read),  # its informers block startup until they sync
+                                  "volumeattachments"], read),
         rule(["batch"], ["jobs", "cronjobs"], read),
     ]
 
