@@ -347,3 +347,24 @@ def test_entrypoint_runs_the_real_playbook_without_a_cluster(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(base64.b64decode(body)), mode="r:gz") as tar:
         names = tar.getnames()
     assert "./v1.36/in-cluster/report.html" in names and "./v1.36/in-cluster/junit.xml" in names
+
+
+def test_no_node_selector_by_default(rendered):
+    docs = rendered["job"]["job.yaml"] + rendered["cronjob"]["cronjob.yaml"]
+    for _obj, pod in pods_of(docs):
+        assert "nodeSelector" not in pod
+    assert "nodeSelector" not in rendered["sonobuoy"]["sonobuoy-plugin.yaml"][0]["podSpec"]
+
+
+def test_node_selector_reaches_every_pod_of_every_mode(tmp_path):
+    selector = {"lab.k8s-ai-conformance.io/real-node": "true"}
+    extra = {"verify_in_cluster_node_selector": selector}
+    job = render(tmp_path, "job", **extra)["job.yaml"]
+    cron = render(tmp_path, "cronjob", **extra)["cronjob.yaml"]
+    pods = list(pods_of(job + cron))
+    assert {obj["kind"] for obj, _pod in pods} == {"Job", "CronJob", "Deployment"}
+    for _obj, pod in pods:
+        assert pod["nodeSelector"] == selector
+    [plugin] = render(tmp_path, "sonobuoy", **extra)["sonobuoy-plugin.yaml"]
+    assert plugin["podSpec"]["nodeSelector"] == selector
+    assert plugin["podSpec"]["serviceAccountName"] == SA["metadata"]["name"]
