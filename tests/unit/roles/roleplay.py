@@ -167,6 +167,21 @@ def case(out, name, tasks, dumps=None):
     }
 
 
+def render_cases(tmp, role, tasks_from, fact, cases, check_cases=0):
+    """Render a role's manifests task file once per case ({name: extra vars}) in one playbook run; {name: result}
+    where result is {'ok': true, 'objects': <fact>} or {'ok': false, 'msg': ...}. check_cases: also run the first
+    that many cases in check mode (its completed process under '_check')."""
+    out = os.path.join(str(tmp), "out")
+    os.makedirs(out)
+    tasks = [case(out, name, [include(role, tasks_from, **extra)], {"objects": fact}) for name, extra in cases.items()]
+    result = run(tmp, tasks)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    found = results(out)
+    if check_cases:
+        found["_check"] = run(tmp, tasks[:check_cases], check=True)
+    return found
+
+
 def run(tmp_path, tasks, play_vars=None, check=False):
     playbook = os.path.join(str(tmp_path), "play.yml")
     play = [{"hosts": "localhost", "gather_facts": False, "vars": play_vars or {}, "tasks": tasks}]

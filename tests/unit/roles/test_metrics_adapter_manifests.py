@@ -1,7 +1,6 @@
 """metrics_adapter_install: manifests, offline: the objects the role owns for prometheus-adapter (no chart, no Helm).
 On the lab they run for real (tests/integration/checks/test_monitoring.py, pod_autoscaling)."""
 
-import os
 
 import pytest
 import roleplay as rp
@@ -10,19 +9,12 @@ import yaml
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("adapter")
-    out = str(tmp / "out")
-    os.makedirs(out)
-
-    def render(name, **extra):
-        return rp.case(out, name, [rp.include("metrics_adapter", "manifests_render", **extra)],
-                       {"objects": "metrics_adapter_manifests"})
     external = [{"seriesQuery": "queue_depth", "metricsQuery": "sum(<<.Series>>)"}]
-    external_render = render("external", metrics_adapter_external_rules=external,
-                             metrics_adapter_metrics_relist_interval="10s")
-    result = rp.run(tmp, [render("default"), external_render])
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    return rp.results(out)
+    return rp.render_cases(tmp_path_factory.mktemp("adapter"), "metrics_adapter", "manifests_render",
+                           "metrics_adapter_manifests", {
+                               "default": {},
+                               "external": {"metrics_adapter_external_rules": external,
+                                            "metrics_adapter_metrics_relist_interval": "10s"}})
 
 
 def kinds(objects):

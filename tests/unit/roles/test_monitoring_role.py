@@ -12,27 +12,16 @@ REPO = rp.REPO
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("monitoring")
-    out = str(tmp / "out")
-    os.makedirs(out)
-
-    def render(name, **extra):
-        return rp.case(out, name, [rp.include("monitoring", "render", **extra)], {"objects": "monitoring_manifests"})
-    tasks = [
-        render("default"),
-        render("lab", monitoring_node_selector={"lab.k8s-ai-conformance.io/real-node": "true"},
-               monitoring_scrape_interval="5s", monitoring_pod_namespaces=["team-a", "team-b"],
-               monitoring_extra_cluster_rules=[{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}],
-               monitoring_extra_scrape_configs=[{"job_name": "extra", "static_configs": [{"targets": ["x:1"]}]}]),
-        render("own-job-name", monitoring_extra_scrape_configs=[{"job_name": "kubernetes-pods"}]),
-        render("bad-state", monitoring_state="gone"),
-        render("bad-selector", monitoring_node_selector=["not", "a", "mapping"]),
-    ]
-    result = rp.run(tmp, tasks)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    found = rp.results(out)
-    found["_check"] = rp.run(tmp, tasks[:2], check=True)
-    return found
+    return rp.render_cases(tmp_path_factory.mktemp("monitoring"), "monitoring", "render", "monitoring_manifests", {
+        "default": {},
+        "lab": {"monitoring_node_selector": {"lab.k8s-ai-conformance.io/real-node": "true"},
+                "monitoring_scrape_interval": "5s", "monitoring_pod_namespaces": ["team-a", "team-b"],
+                "monitoring_extra_cluster_rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}],
+                "monitoring_extra_scrape_configs": [{"job_name": "extra", "static_configs": [{"targets": ["x:1"]}]}]},
+        "own-job-name": {"monitoring_extra_scrape_configs": [{"job_name": "kubernetes-pods"}]},
+        "bad-state": {"monitoring_state": "gone"},
+        "bad-selector": {"monitoring_node_selector": ["not", "a", "mapping"]},
+    }, check_cases=2)
 
 
 def by_kind(objects):
