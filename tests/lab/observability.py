@@ -4,10 +4,13 @@ the upstream names, served by the lab registry (tests/lab/registry.py).
 - quay.io/prometheus/prometheus:v3.16.0 - github.com/prometheus/prometheus v0.316.0, cmd/prometheus without the
   web UI's assets (go/prometheus);
 - ghcr.io/llm-d/llm-d-inference-sim:v0.10.2 - github.com/llm-d/llm-d-inference-sim, cmd/llm-d-inference-sim
-  (go/inference-sim).
+  (go/inference-sim);
+- registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0 - sigs.k8s.io/prometheus-adapter, cmd/adapter
+  (go/prometheus-adapter): custom.metrics.k8s.io for the HPA, from the Prometheus above.
 
 Each image keeps upstream's layout: Prometheus at /bin/prometheus (USER nobody, WORKDIR /prometheus, a default
-/etc/prometheus/prometheus.yml), the simulator at /app/llm-d-inference-sim (USER 65532). Builds are stamped by
+/etc/prometheus/prometheus.yml), the simulator at /app/llm-d-inference-sim (USER 65532), the adapter at /adapter
+(USER 65534, as its release Dockerfile). Builds are stamped by
 lab._go_build, so a warm `make lab` links nothing.
 """
 
@@ -19,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GO = os.path.join(HERE, "go")
 PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
 SIMULATOR_MODULE = "github.com/llm-d/llm-d-inference-sim"
+ADAPTER_MODULE = "sigs.k8s.io/prometheus-adapter"
 # Prometheus' own default configuration in its image (the role mounts its own over /etc/prometheus).
 DEFAULT_PROMETHEUS_YML = b"""global:
   scrape_interval: 15s
@@ -48,12 +52,15 @@ def prometheus_release(module_version_text):
 def refs():
     prometheus = prometheus_release(module_version(os.path.join(GO, "prometheus"), PROMETHEUS_MODULE))
     simulator = module_version(os.path.join(GO, "inference-sim"), SIMULATOR_MODULE)
+    adapter = module_version(os.path.join(GO, "prometheus-adapter"), ADAPTER_MODULE)
     return {"prometheus": "quay.io/prometheus/prometheus:%s" % prometheus,
-            "inference-sim": "ghcr.io/llm-d/llm-d-inference-sim:%s" % simulator}
+            "inference-sim": "ghcr.io/llm-d/llm-d-inference-sim:%s" % simulator,
+            "prometheus-adapter": "registry.k8s.io/prometheus-adapter/prometheus-adapter:%s" % adapter}
 
 
 def build(lab):
-    """Prometheus and the inference simulator into .lab/bin (cold: minutes each; then cached and stamped)."""
+    """Prometheus, the inference simulator and prometheus-adapter into .lab/bin (cold: minutes each; then cached and
+    stamped)."""
     release = refs()["prometheus"].rsplit(":", 1)[1].lstrip("v")
     lab._go_build("prometheus", os.path.join(GO, "prometheus"), PROMETHEUS_MODULE + "/cmd/prometheus",
                   os.path.join(lab.BIN, "prometheus"),
@@ -61,6 +68,8 @@ def build(lab):
                   "-X github.com/prometheus/common/version.Branch=HEAD" % release)
     lab._go_build("llm-d-inference-sim", os.path.join(GO, "inference-sim"),
                   SIMULATOR_MODULE + "/cmd/llm-d-inference-sim", os.path.join(lab.BIN, "llm-d-inference-sim"))
+    lab._go_build("prometheus-adapter", os.path.join(GO, "prometheus-adapter"), ADAPTER_MODULE + "/cmd/adapter",
+                  os.path.join(lab.BIN, "prometheus-adapter"))
 
 
 def image_builders(lab):
@@ -83,4 +92,9 @@ def image_builders(lab):
         layer.add_file("app/llm-d-inference-sim", source=os.path.join(lab.BIN, "llm-d-inference-sim"))
         return images.write_image(os.path.join(out, "inference-sim.tar"), names["inference-sim"], [layer],
                                   entrypoint=["/app/llm-d-inference-sim"], user="65532:65532")
-    return [prometheus, simulator]
+    def adapter(out):
+        layer = images.base_layer()
+        layer.add_file("adapter", source=os.path.join(lab.BIN, "prometheus-adapter"))
+        return images.write_image(os.path.join(out, "prometheus-adapter.tar"), names["prometheus-adapter"], [layer],
+                                  entrypoint=["/adapter"], user="65534")
+    return [prometheus, simulator, adapter]

@@ -24,14 +24,19 @@ LAB_VARS = {"monitoring_node_selector": REAL, "monitoring_scrape_interval": "5s"
 
 def role(kubeconfig, check=False, **extra):
     """Run the monitoring role against the lab; return (returncode, PLAY RECAP counts, output)."""
-    work = tempfile.mkdtemp(prefix="it-monitoring-")
+    return run_role("monitoring", dict(LAB_VARS, monitoring_kubeconfig=kubeconfig, **extra), check=check)
+
+
+def run_role(name, role_vars, check=False):
+    """Run one role of the collection on localhost with these variables; (returncode, recap counts, output)."""
+    work = tempfile.mkdtemp(prefix="it-%s-" % name)
     play = os.path.join(work, "play.yml")
     with open(play, "w") as handle:
         yaml.safe_dump([{"hosts": "localhost", "gather_facts": False,
-                         "roles": [{"role": "k8s_ai.conformance.monitoring"}]}], handle)
+                         "roles": [{"role": "k8s_ai.conformance." + name}]}], handle)
     variables = os.path.join(work, "vars.json")
     with open(variables, "w") as handle:
-        json.dump(dict(LAB_VARS, monitoring_kubeconfig=kubeconfig, **extra), handle)
+        json.dump(role_vars, handle)
     bin_dir = os.path.join(ROOT, ".venv", "bin")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
                ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false",
