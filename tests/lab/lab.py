@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 
+import metrics_standin
 import realnodes
 import yaml
 
@@ -631,6 +632,8 @@ def cmd_up(args):
     start_control_plane(state)
     populate(args.gpu_nodes, args.gpus_per_node, args.cpu_nodes)
     realnodes.up(sys.modules[__name__], state, args.real_nodes)
+    # The accelerator metrics STAND-IN (ours; DCGM's names, no GPU measured) as a DaemonSet on the real nodes.
+    metrics_standin.install(sys.modules[__name__], state)
     write_inventory(state)
     if args.controllers:
         import controllers  # noqa: PLC0415  (tests/lab/controllers.py)

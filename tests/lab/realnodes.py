@@ -19,6 +19,7 @@ import time
 
 import gateway
 import images
+import metrics_standin
 import observability
 import registry
 
@@ -166,7 +167,8 @@ def build(lab):
         _refresh_copy(os.path.join(lab.BIN, "kube"), os.path.join(node_bin, command))
     lab._go_build("pause", os.path.join(go, "pause"), ".", os.path.join(lab.BIN, "pause"))
     lab._go_build("coredns", os.path.join(go, "coredns"), ".", os.path.join(lab.BIN, "coredns"))
-    observability.build(lab)  # Prometheus, the inference simulator (tests/lab/observability.py)
+    observability.build(lab)  # Prometheus, the inference simulator, prometheus-adapter (tests/lab/observability.py)
+    metrics_standin.build(lab)  # OUR accelerator metrics stand-in with DCGM's names (tests/lab/metrics_standin.py)
     gateway.build(lab)  # Envoy Gateway and upstream's Envoy (tests/lab/gateway.py)
     build_images(lab)
 
@@ -209,7 +211,7 @@ def extra_images(lab):
         return lambda out: images.binary_image(os.path.join(out, name + ".tar"), ref, os.path.join(lab.BIN, name),
                                                "manager", user="65532:65532")
     return ([image(name, ref) for name, ref in controllers.items()] + observability.image_builders(lab)
-            + [lambda out: gateway.write_images(lab, out)])
+            + metrics_standin.image_builders(lab) + [lambda out: gateway.write_images(lab, out)])
 
 
 def image_dir(lab):
