@@ -368,3 +368,44 @@ def test_node_selector_reaches_every_pod_of_every_mode(tmp_path):
     [plugin] = render(tmp_path, "sonobuoy", **extra)["sonobuoy-plugin.yaml"]
     assert plugin["podSpec"]["nodeSelector"] == selector
     assert plugin["podSpec"]["serviceAccountName"] == SA["metadata"]["name"]
+
+
+# ------------------------------------------------------------------------------------------ findings of the lab runs
+def test_the_role_unpacks_the_report_the_pod_printed(tmp_path, fake_env):
+    """fetch.yml reads the report from the archive in the pod log (unpack.yml): kubernetes.core.k8s_cp's from_pod
+    could not copy /reports on the lab (the kubernetes client 37.x refuses its string command)."""
+    proc = entry("job", fake_env, VERIFY_REPORT_DIR=str(tmp_path / "reports"))
+    assert proc.returncode == 0, proc.stderr
+    log = "pod noise before\n" + proc.stdout + "ai-conformance-verify: the report stays ...\n"
+    fetched = tmp_path / "fetched"
+    fetched.mkdir()
+    playbook = tmp_path / "unpack.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "vars": {"verify_in_cluster__log": {"log": log}, "verify_in_cluster_fetch_dir": str(fetched)},
+        "tasks": [{"ansible.builtin.import_tasks": os.path.join(ROOT, "roles", "verify_in_cluster", "tasks",
+                                                                "unpack.yml")}]}]))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    run = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), str(playbook)], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert (fetched / "v1.35" / "lab" / "junit.xml").read_text().strip() == "<testsuites/>"
+    assert (fetched / "verify.log").is_file()
+    assert sorted(os.listdir(fetched)) == ["v1.35", "verify.log"]  # the base64 file is gone
+
+
+def test_no_task_copies_out_of_a_pod_with_k8s_cp():
+    tasks = os.path.join(ROOT, "roles", "verify_in_cluster", "tasks")
+    for name in os.listdir(tasks):
+        with open(os.path.join(tasks, name)) as handle:
+            assert "k8s_cp" not in "".join(line for line in handle if not line.lstrip().startswith("#")), name
+
+
+def test_sonobuoy_files_say_how_to_run_past_the_namespace_preflight(tmp_path):
+    """sonobuoy-rbac.yaml creates sonobuoy's namespace (the plugin's ServiceAccount lives there), and sonobuoy run's
+    preflight refuses an existing namespace; --skip-preflight takes an optional value, so only the `=` form works
+    (`--skip-preflight existingnamespace` is read as a stray argument): both seen on the lab."""
+    render(tmp_path, "sonobuoy")
+    first = (tmp_path / "sonobuoy" / "sonobuoy-plugin.yaml").read_text().splitlines()[0]
+    assert "sonobuoy run --plugin sonobuoy-plugin.yaml --namespace sonobuoy --skip-preflight=existingnamespace" in first
