@@ -24,6 +24,10 @@ demo: deps
 	  $(VENV)/bin/ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml && \
 	  $(MAKE) --no-print-directory lab-controllers LAB_ARGS=--no-install; \
 	else echo "== playbooks/site.yml not present: verifying the lab as it is"; fi
+	@# The real cluster-autoscaler (kwok cloud provider, a GPU node group) for cluster_autoscaling: demo only, so
+	@# the integration tests' fresh labs start without one (their own test installs and removes it).
+	@if grep -q 'real-node' $(LAB_INVENTORY); then echo "== cluster-autoscaler: installing on the lab"; \
+	  $(PY) tests/lab/autoscaler.py install; fi
 	@echo "== verify.yml: proving the requirements on the lab"
 	@# The lab has no data plane, so some MUSTs are truthfully Not Implemented there: the demo reports
 	@# them and does not fail for them (verify_fail_on_must=false); it fails only when verify itself fails.

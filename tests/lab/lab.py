@@ -590,6 +590,10 @@ def write_inventory(state):
                                          "metrics_adapter_node_selector": {realnodes.REAL_LABEL: "true"}})
         # The HPA's inference pods claim a device of the real nodes' DRA driver (they run the real simulator).
         inventory["all"]["vars"]["verify_check_options"]["pod_autoscaling"] = {"device_class": realnodes.DRA_DRIVER}
+        # Where `make demo` installed the real cluster-autoscaler (tests/lab/autoscaler.py), its probes; without an
+        # autoscaler the check is N/A whatever these say.
+        import autoscaler  # noqa: PLC0415  (tests/lab/autoscaler.py)
+        inventory["all"]["vars"]["verify_check_options"]["cluster_autoscaling"] = autoscaler.check_options()
         # The real nodes are the accelerator hosts whose facts verify gathers (driver, CDI, containerd,
         # runtimes): reached through podman, like any inventory host through its connection.
         inventory["all"]["children"]["accelerator_nodes"]["hosts"] = {
