@@ -233,8 +233,8 @@ def deps_layer():
         with open(tarball + ".tmp", "wb") as handle:
             handle.write(layer.tar())
         os.replace(tarball + ".tmp", tarball)
-        log("dependencies layer %s (%.0f MB) in %.0f s" % (tarball, os.path.getsize(tarball) / 1e6,
-                                                          time.time() - started))
+        size = os.path.getsize(tarball) / 1e6
+        log("dependencies layer %s (%.0f MB) in %.0f s" % (tarball, size, time.time() - started))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return tarball
@@ -371,4 +371,3 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv)
-

@@ -108,8 +108,8 @@ def role(tmp_path, name, extra, timeout=1500):
 def report_dir_under(path):
     """The folder holding report.json under `path` (v<minor>/<platform>/)."""
     found = sorted(glob.glob(os.path.join(str(path), "**", "report.json"), recursive=True))
-    assert found, "no report.json under %s: %s" % (path, sorted(glob.glob(os.path.join(str(path), "**"),
-                                                                           recursive=True))[:40])
+    listed = sorted(glob.glob(os.path.join(str(path), "**"), recursive=True))[:40]
+    assert found, "no report.json under %s: %s" % (path, listed)
     return os.path.dirname(found[0])
 
 
