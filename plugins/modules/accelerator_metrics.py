@@ -359,18 +359,21 @@ def device_series(samples, values):
 def follows_workload(check, probe):
     sources = {label: where for label, where, _what in check.facts.get("sources") or []}
     drivers = check.accelerators.get("drivers") or {}
-    target = next(((node, driver) for node in sorted(sources) for driver in sorted(drivers)
-                   if drivers[driver]["nodes"].get(node)), None)
-    check.require(target, "no exporter pod runs on a node with DRA devices (needed to hold one device)")
-    node, driver = target
+    driver = next((d for d in sorted(drivers) if any(drivers[d]["nodes"].get(n) for n in sources)), None)
+    check.require(driver, "no exporter pod runs on a node with DRA devices (needed to hold one device)")
+    nodes = [n for n in sorted(sources) if drivers[driver]["nodes"].get(n)]
     device_class = next((dc["name"] for dc in check.accelerators["device_classes"] if driver in dc["drivers"]), None)
     check.require(device_class, "no DeviceClass selects driver %s" % driver)
+    # Every exporter node's series before the pod exists; the scheduler then picks one of them with a free device
+    # (other tenants may hold some: a pinned node could keep the pod pending).
+    before = {n: parse_exposition(sources[n].get_text(check.cluster, accept=EXPOSITION))[0] for n in nodes}
     claim = probe.create(claim_manifest("metrics-workload", device_class))
     pod = pod_manifest("metrics-workload", claims={"accel": {"resourceClaimName": "metrics-workload"}})
-    pod["spec"]["nodeSelector"] = {"kubernetes.io/hostname": node}
-    before = parse_exposition(sources[node].get_text(check.cluster, accept=EXPOSITION))[0]
+    pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": nodes}]}]}}}
     pod = probe.wait_for(probe.create(pod), lambda p: (p.get("status") or {}).get("phase") == "Running",
-                         "the pod holding a device Running on %s" % node)
+                         "the pod holding a device Running on one of %s" % ", ".join(nodes))
+    node = pod["spec"]["nodeName"]
     result = probe.wait_for(claim, claim_allocation, "claim allocated")["status"]["allocation"]["devices"][
         "results"][0]
     values = {result["device"]}
@@ -379,7 +382,7 @@ def follows_workload(check, probe):
         for dev in (sl.get("spec") or {}).get("devices") or []:
             if sl["spec"].get("driver") == result["driver"] and dev.get("name") == result["device"]:
                 values.update(str(v) for a in (dev.get("attributes") or {}).values() for v in a.values())
-    baseline = device_series(before, values)
+    baseline = device_series(before[node], values)
     check.require(baseline, "no utilization/memory series names device %s (labels looked for: %s)"
                   % (result["device"], ", ".join(sorted(values))[:200]))
 

@@ -38,6 +38,7 @@ def standin_cluster(advertised=2, exported=2, follows=True):
                 {"driver": "gpu.example.com", "pool": "n1", "device": "gpu-1", "request": "accel"}]}}
         elif kind == "Pod" or "containers" in (obj.get("spec") or {}):
             obj.setdefault("status", {})["phase"] = "Running"
+            obj["spec"].setdefault("nodeName", "n1")  # the scheduler's choice among the exporter nodes
             state["held"] = 1 if follows else None
         return obj
     fake.on_get = evolve
