@@ -482,6 +482,16 @@ def pod_manifest(name, claims=None, requests=None, labels=None, tolerate_all=Tru
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": dict(labels or {})}, "spec": spec}
 
 
+def on_nodes(pod, nodes):
+    """Restrict a pod to these nodes through the scheduler (node affinity on metadata.name), not spec.nodeName,
+    so DRA allocation still happens; the scheduler then also filters only these nodes (an unsatisfiable claim is
+    judged on them, not on every node of a large cluster)."""
+    nodes = [nodes] if isinstance(nodes, str) else list(nodes)
+    pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": nodes}]}]}}}
+    return pod
+
+
 def command_pod(name, command, image=SHELL_IMAGE, ports=None, labels=None, annotations=None, requests=None,
                 claims=None, restart_policy="Never", runtime_class=None, tolerate_all=True):
     """A probe pod running a command: a string is a shell script (sh -c), a list the exact argv. ports:

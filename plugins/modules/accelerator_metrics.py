@@ -93,6 +93,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints impor
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     claim_allocation,
     claim_manifest,
+    on_nodes,
     pod_manifest,
 )
 
@@ -369,9 +370,8 @@ def follows_workload(check, probe):
     before = {n: parse_exposition(sources[n].get_text(check.cluster, accept=EXPOSITION))[0] for n in nodes}
     claim = probe.create(claim_manifest("metrics-workload", device_class))
     pod = pod_manifest("metrics-workload", claims={"accel": {"resourceClaimName": "metrics-workload"}})
-    pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": nodes}]}]}}}
-    pod = probe.wait_for(probe.create(pod), lambda p: (p.get("status") or {}).get("phase") == "Running",
+    pod = probe.wait_for(probe.create(on_nodes(pod, nodes)),
+                         lambda p: (p.get("status") or {}).get("phase") == "Running",
                          "the pod holding a device Running on one of %s" % ", ".join(nodes))
     node = pod["spec"]["nodeName"]
     result = probe.wait_for(claim, claim_allocation, "claim allocated")["status"]["allocation"]["devices"][

@@ -15,7 +15,8 @@ description:
   - Positive case - a pod whose ResourceClaim asks for one device of the discovered DeviceClass gets the claim
     allocated and is scheduled.
   - Negative case - a claim asking for more devices than any node has (C(ExactCount), max per node + 1) stays
-    unallocated and its pod unschedulable.
+    unallocated and its pod, restricted to a node with the most devices, unschedulable (restricted so that the
+    scheduler does not search every node of a large cluster for an allocation that cannot exist).
   - Optional positive case - a pod using a ResourceClaimTemplate gets a generated claim allocated.
 version_added: 0.1.0
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
@@ -61,6 +62,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import ( 
     claim_manifest,
     claim_template_manifest,
     condition,
+    on_nodes,
     pod_manifest,
     pod_scheduled,
     pod_unschedulable,
@@ -95,7 +97,8 @@ def dra_usable(check):
     check.require(name, "no DeviceClass selects a driver that publishes devices (classes: %s; drivers: %s)"
                   % ([dc["name"] for dc in acc["device_classes"]], sorted(acc["drivers"])))
     info = acc["drivers"][driver]
-    check.facts.update(device_class=name, driver=driver, max_per_node=info["max_per_node"])
+    fullest = max(sorted(info["nodes"]), key=info["nodes"].get)  # a node with max_per_node devices
+    check.facts.update(device_class=name, driver=driver, max_per_node=info["max_per_node"], fullest_node=fullest)
     return "%s serves %s; DeviceClass %s -> driver %s: %d devices on %d nodes (max %d per node)" % (
         DRA, ", ".join(DRA_KINDS), name, driver, info["devices"], len(info["nodes"]), info["max_per_node"])
 
@@ -112,16 +115,18 @@ def claim_allocated(check, probe):
 
 def oversized_claim_refused(check, probe):
     check.require(check.facts.get("device_class"), "no usable DeviceClass was found by the static part")
-    too_many = check.facts["max_per_node"] + 1
+    too_many, node = check.facts["max_per_node"] + 1, check.facts["fullest_node"]
     rc = probe.create(claim_manifest("too-many", check.facts["device_class"], count=too_many))
-    pod = probe.create(pod_manifest("too-many", claims={"accel": {"resourceClaimName": "too-many"}}))
+    # On the node with the most devices only: judged there, the refusal is the same, and the scheduler does not
+    # search every node of a large cluster for it (2,000 nodes: minutes, blocking every other pod meanwhile).
+    pod = probe.create(on_nodes(pod_manifest("too-many", claims={"accel": {"resourceClaimName": "too-many"}}), node))
     # Unschedulable BECAUSE of its claim (the scheduler's DRA plugin), not for a reason that holds without DRA
     pod = probe.wait_for(pod, lambda p: pod_unschedulable(p, because=CLAIMS_REFUSED),
                          "pod too-many reported Unschedulable for its claim")
     probe.stays(rc, lambda c: not claim_allocation(c), "claim too-many stays unallocated", seconds=STAYS_AFTER_VERDICT)
     message = (condition(pod, "PodScheduled").get("message") or "")[:200]
-    return "claim for %d devices (max per node %d) unallocated; pod Unschedulable: %s" % (
-        too_many, too_many - 1, message)
+    return "claim for %d devices (max per node %d) unallocated; pod on %s Unschedulable: %s" % (
+        too_many, too_many - 1, node, message)
 
 
 def template_allocated(check, probe):

@@ -64,6 +64,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import ( 
     claim_allocation,
     claim_manifest,
     command_pod,
+    on_nodes,
     pod_manifest,
     pod_scheduled,
     pod_unschedulable,
@@ -113,16 +114,9 @@ def freest_node(check, needed):
     return node, in_use.get(node, set())
 
 
-def pinned(pod, node):
-    """Pin through the scheduler (node affinity), not spec.nodeName, so DRA allocation still happens."""
-    pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}}
-    return pod
-
-
 def claimed_pod(probe, name, node, device_class, count=1):
     rc = probe.create(claim_manifest(name, device_class, count=count))
-    pod = probe.create(pinned(pod_manifest(name, claims={"accel": {"resourceClaimName": name}}), node))
+    pod = probe.create(on_nodes(pod_manifest(name, claims={"accel": {"resourceClaimName": name}}), node))
     return rc, pod
 
 
@@ -141,7 +135,7 @@ def devices_isolated(check, probe):
         probe.wait_for(pod, pod_scheduled, "pod %s scheduled on %s" % (name, node))
         allocated.append(device_ids(probe.wait_for(rc, claim_allocation, "claim %s allocated" % name)))
     check.require(not (allocated[0] & allocated[1]), "the two claims share devices: %s" % (allocated[0] & allocated[1]))
-    bare = probe.create(pinned(pod_manifest("no-claim"), node))
+    bare = probe.create(on_nodes(pod_manifest("no-claim"), node))
     bare = probe.wait_for(bare, pod_scheduled, "pod no-claim scheduled on %s" % node)
     uid = bare["metadata"]["uid"]
     holders = [rc["metadata"]["name"] for rc in probe.list(DRA, "ResourceClaim")
@@ -196,8 +190,8 @@ def devices_visible(check, probe):
         if name == "see-a":  # a second container of the same pod, without the claim
             pod["spec"]["containers"].append(dict(pod["spec"]["containers"][0], name="no-claim"))
             pod["spec"]["containers"][1]["resources"] = {"requests": {"cpu": "10m", "memory": "16Mi"}}
-        pods[name] = probe.create(pinned(pod, node))
-    pods["see-none"] = probe.create(pinned(command_pod("see-none", SHOW, image=image), node))
+        pods[name] = probe.create(on_nodes(pod, node))
+    pods["see-none"] = probe.create(on_nodes(command_pod("see-none", SHOW, image=image), node))
     for name in ("see-a", "see-b"):
         rc = probe.wait_for({"apiVersion": DRA, "kind": "ResourceClaim", "metadata": {"name": name}},
                             claim_allocation, "claim %s allocated" % name)
@@ -260,7 +254,7 @@ def devices_in_use(check):
 
 def plugin_isolated(check, probe, node):
     resource = check.facts["resource"]
-    with_device = probe.create(pinned(pod_manifest("with-device", requests={resource: 1}), node))
+    with_device = probe.create(on_nodes(pod_manifest("with-device", requests={resource: 1}), node))
     probe.wait_for(with_device, pod_scheduled, "pod with-device (%s: 1) scheduled" % resource)
     # A device plugin's allocation is visible only inside the container, so that a pod without the resource
     # gets no device is not claimed here (reading back the spec we wrote would prove nothing).
@@ -269,7 +263,7 @@ def plugin_isolated(check, probe, node):
 
 def plugin_over_allocation(check, probe, node):
     resource, count = check.facts["resource"], check.facts["node_allocatable"] + 1
-    pod = probe.create(pinned(pod_manifest("too-many", requests={resource: count}), node))
+    pod = probe.create(on_nodes(pod_manifest("too-many", requests={resource: count}), node))
     probe.wait_for(pod, lambda p: pod_unschedulable(p, because="insufficient " + resource),
                    "pod asking %d %s on %s Unschedulable (Insufficient %s)" % (count, resource, node, resource))
     return "pod asking %d %s (node has %d) is Unschedulable" % (count, resource, count - 1)
