@@ -92,6 +92,7 @@ def image_builders(lab):
         layer.add_file("app/llm-d-inference-sim", source=os.path.join(lab.BIN, "llm-d-inference-sim"))
         return images.write_image(os.path.join(out, "inference-sim.tar"), names["inference-sim"], [layer],
                                   entrypoint=["/app/llm-d-inference-sim"], user="65532:65532")
+
     def adapter(out):
         layer = images.base_layer()
         layer.add_file("adapter", source=os.path.join(lab.BIN, "prometheus-adapter"))

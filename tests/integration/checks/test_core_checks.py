@@ -442,5 +442,3 @@ def test_pod_autoscaling_verdict_matches_the_metrics_api(lab_kubeconfig, kubectl
         assert "no metrics adapter" in result["notes"]
     else:
         assert static["outcome"] == "passed", static
-
-
