@@ -487,8 +487,10 @@ def on_nodes(pod, nodes):
     so DRA allocation still happens; the scheduler then also filters only these nodes (an unsatisfiable claim is
     judged on them, not on every node of a large cluster)."""
     nodes = [nodes] if isinstance(nodes, str) else list(nodes)
+    # One term per node (terms are ORed): a matchFields requirement on metadata.name takes exactly one value.
     pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": nodes}]}]}}}
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+                              for node in nodes]}}}
     return pod
 
 

@@ -318,3 +318,15 @@ def test_a_watch_that_never_brings_the_condition_times_out_as_a_failure():
         with pytest.raises(pr.WaitTimeout):
             probe.wait_for(pod, pr.pod_scheduled, "pod scheduled")
     assert 1 <= len(cluster.watches) <= 40  # a watch the server ends at once is not reopened in a busy loop
+
+
+def test_on_nodes_uses_one_single_valued_term_per_node():
+    # The API server accepts a matchFields requirement on metadata.name with exactly one value (422 otherwise,
+    # seen on the lab); terms are ORed, so several nodes become several terms.
+    pod = pr.on_nodes(pr.pod_manifest("x"), ["n1", "n2"])
+    terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    assert terms == [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [n]}]} for n in ("n1", "n2")]
+    one = pr.on_nodes(pr.pod_manifest("y"), "n3")["spec"]["affinity"]["nodeAffinity"]
+    assert one["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchFields"][0][
+        "values"] == ["n3"]
