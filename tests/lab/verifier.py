@@ -16,7 +16,7 @@ Containerfile's steps:
 Config: the Containerfile's ENV (+ LANG=C.UTF-8 and PATH, which the Python base image sets), USER 10001:10001,
 WORKDIR /tmp, ENTRYPOINT ["/usr/local/bin/ai-conformance-verify"], CMD ["job"]. Differences: see tests/lab/README.md.
 
-    verifier.py build      build (stamped: a warm build costs seconds) and print the reference and digest
+    verifier.py build      build into .lab/images-on-demand (a warm build costs seconds); print reference, digest
     verifier.py serve      build and hand it to the lab's registry (the real nodes pull it under its name)
 """
 
@@ -344,19 +344,37 @@ def write_hosts_toml(lab, realnodes):
                              % (upstream, realnodes.HOST_IP, realnodes.REGISTRY_PORT))
 
 
+# Images built on demand live beside the lab's own (.lab/images), not among them: every node imports each tar of
+# .lab/images when it starts, and these are not part of `make lab`.
+ON_DEMAND = os.path.join(ROOT, ".lab", "images-on-demand")
+OURS = ("verifier.tar", "sonobuoy.tar")
+
+
 def serve(lab, realnodes, builders=None):
-    """Build (the verifier image, or the given image builders) into the lab's image folder, refresh the registry's
-    catalog and the nodes' mirror configuration: a pod naming the image pulls it from the lab's registry."""
-    results = [build(realnodes.image_dir(lab))] if builders is None else [b(realnodes.image_dir(lab))
-                                                                          for b in builders]
-    realnodes.registry.prepare(realnodes.image_dir(lab), realnodes.registry_dir(lab))
+    """Build (the verifier image, or the given image builders) into .lab/images-on-demand, serve them with the
+    lab's own images from its registry (a catalog of both folders) and give the nodes the mirror configuration: a
+    pod naming the image pulls it from the lab's registry. The lab's next `up` serves its own images only again."""
+    results = [build(ON_DEMAND)] if builders is None else [b(ON_DEMAND) for b in builders]
+    for name in OURS:  # written into .lab/images by an earlier version of this file: no longer imported at start
+        for path in (os.path.join(realnodes.image_dir(lab), name), os.path.join(realnodes.image_dir(lab),
+                                                                                name + ".digest")):
+            if os.path.exists(path):
+                os.remove(path)
+    both = os.path.join(ROOT, ".lab", "build", "registry-images")
+    shutil.rmtree(both, ignore_errors=True)
+    os.makedirs(both)
+    for folder in (realnodes.image_dir(lab), ON_DEMAND):
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            if name.endswith(".tar") and not os.path.exists(os.path.join(both, name)):
+                os.symlink(os.path.join(folder, name), os.path.join(both, name))
+    realnodes.registry.prepare(both, realnodes.registry_dir(lab))
     write_hosts_toml(lab, realnodes)
     return results
 
 
 def main(argv):
     if argv[1:] == ["build"]:
-        out = os.path.join(ROOT, ".lab", "images")
+        out = ON_DEMAND
         ref, digest, seconds = build(out)
         size = os.path.getsize(os.path.join(out, "verifier.tar"))
         print(json.dumps({"image": ref, "digest": digest, "seconds": round(seconds, 1), "bytes": size}))

@@ -144,6 +144,28 @@ def test_job_pod_exits_and_leaves_no_probe_namespace(job_run, kubectl):
     assert not left, left
 
 
+def test_job_without_its_image_fails_the_role_clearly(lab, lab_kubeconfig, kubectl, verifier_image, tmp_path):
+    """Control: an image no node has and no registry serves gives no report, and the role says so (it does not
+    wait for nothing beyond verify_in_cluster_wait_timeout, and removes the Job with state=absent)."""
+    created = CreatedObjects(kubectl)
+    created.apply(load_all(CLUSTERROLE_FILE))
+    extra = {"verify_in_cluster_kubeconfig": lab_kubeconfig, "verify_in_cluster_node_selector": REAL,
+             "verify_in_cluster_image": "localhost/k8s-ai-conformance-verifier:not-built",
+             "verify_in_cluster_name": "ai-conformance-verify-missing", "verify_in_cluster_wait_timeout": 30,
+             "verify_in_cluster_fetch_dir": str(tmp_path / "fetched"), "verify_in_cluster_vars": {"verify_checks": []}}
+    try:
+        rc, out, seconds = role(tmp_path, "missing", extra)
+        assert rc != 0, out[-3000:]
+        assert "printed no report within 30 s" in out, out[-3000:]
+        assert seconds < 180, seconds
+        assert not (tmp_path / "fetched").exists() or not os.listdir(str(tmp_path / "fetched"))
+    finally:
+        rc_absent, out_absent, _s = role(tmp_path, "missing-absent", dict(extra, verify_in_cluster_state="absent"))
+        left = created.delete()
+        assert rc_absent == 0, out_absent[-3000:]
+        assert not left, left
+
+
 # ---------------------------------------------------------------- sonobuoy
 
 def _sonobuoy(built, kubeconfig, *args, timeout=1200):
@@ -230,3 +252,4 @@ def test_sonobuoy_results_reads_our_junit(sonobuoy_run):
     rc, summary = _sonobuoy(sonobuoy_run["binary"], None, "results", sonobuoy_run["tarball"], "--plugin",
                             "ai-conformance")
     assert rc == 0 and "Plugin: ai-conformance" in summary and "Total: %d" % len(ours) in summary, summary
+    FIGURES["sonobuoy results"] = " | ".join(line.strip() for line in summary.splitlines() if line.strip())
