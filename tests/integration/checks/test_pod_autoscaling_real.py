@@ -30,7 +30,14 @@ def adapter(lab_kubeconfig, kubectl):
     assert code == 0, out
     code, counts, out = run_role("metrics_adapter", dict(ADAPTER_VARS, metrics_adapter_kubeconfig=lab_kubeconfig))
     assert code == 0, out
-    return counts
+    yield counts
+    # metrics_adapter_state: absent removes what it installed (and later tests meet no adapter, as on a fresh lab)
+    code, _counts, out = run_role("metrics_adapter", dict(ADAPTER_VARS, metrics_adapter_kubeconfig=lab_kubeconfig,
+                                                          metrics_adapter_state="absent"))
+    assert code == 0, out
+    assert kubectl.run("get", "apiservice", APISERVICE, check=False).returncode != 0
+    assert not kubectl.json("get", "deployments", "-n", "observability", "-l",
+                            "app.kubernetes.io/name=prometheus-adapter")["items"]
 
 
 def test_adapter_role_serves_custom_metrics_from_a_real_node_idempotently(adapter, lab_kubeconfig, kubectl):
