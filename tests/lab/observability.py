@@ -34,10 +34,11 @@ scrape_configs:
 
 
 def module_version(module_dir, module):
+    """The version of `module` that <module_dir>/go.mod requires (the one reader of the lab's wrapper modules)."""
     with open(os.path.join(module_dir, "go.mod")) as handle:
         for line in handle:
             parts = line.split()
-            if module in parts and parts.index(module) + 1 < len(parts):
+            if module in parts and parts[0] != "replace" and parts.index(module) + 1 < len(parts):
                 return parts[parts.index(module) + 1]
     raise SystemExit("lab: %s not required in %s/go.mod" % (module, module_dir))
 

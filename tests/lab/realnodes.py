@@ -148,13 +148,13 @@ def build(lab):
     os.makedirs(node_bin, exist_ok=True)
     nodes_go = os.path.join(HERE, "nodes")
     containerd = os.path.join(nodes_go, "containerd")
-    version = _go_mod_version(containerd, "github.com/containerd/containerd/v2")
+    version = observability.module_version(containerd, "github.com/containerd/containerd/v2")
     stamp = "-s -w -X github.com/containerd/containerd/v2/version.Version=%s" % version
     for command in ("containerd", "containerd-shim-runc-v2", "ctr"):
         lab._go_build(command, containerd, "github.com/containerd/containerd/v2/cmd/" + command,
                       os.path.join(node_bin, command), stamp)
     gvisor = os.path.join(nodes_go, "go")
-    gvisor_version = _go_mod_version(gvisor, "gvisor.dev/gvisor").replace("v0.0.0-", "")
+    gvisor_version = observability.module_version(gvisor, "gvisor.dev/gvisor").replace("v0.0.0-", "")
     lab._go_build("runsc", gvisor, "gvisor.dev/gvisor/runsc", os.path.join(node_bin, "runsc"),
                   "-s -w -X gvisor.dev/gvisor/runsc/version.version=%s" % gvisor_version)
     lab._go_build("containerd-shim-runsc-v1 (oom score kept, see realnodes.py)", _gvisor_shim_module(lab, gvisor),
@@ -178,15 +178,6 @@ def _refresh_copy(source, target):
     if not os.path.exists(target) or os.path.getmtime(target) < os.path.getmtime(source):
         shutil.copy2(source, target + ".tmp")
         os.replace(target + ".tmp", target)
-
-
-def _go_mod_version(module_dir, module):
-    with open(os.path.join(module_dir, "go.mod")) as handle:
-        for line in handle:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] in (module, "require") and module in parts:
-                return parts[parts.index(module) + 1]
-    raise SystemExit("lab: %s not required in %s/go.mod" % (module, module_dir))
 
 
 def build_images(lab):

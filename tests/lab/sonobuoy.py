@@ -14,18 +14,15 @@ import json
 import os
 import sys
 
+import observability  # noqa: E402  (tests/lab, beside this file)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE = "github.com/vmware-tanzu/sonobuoy"
 GO_DIR = os.path.join(HERE, "go", "sonobuoy")
 
 
 def version():
-    with open(os.path.join(GO_DIR, "go.mod")) as handle:
-        for line in handle:
-            parts = line.split()
-            if MODULE in parts and parts.index(MODULE) + 1 < len(parts):
-                return parts[parts.index(MODULE) + 1]
-    raise SystemExit("lab: %s not required in %s/go.mod" % (MODULE, GO_DIR))
+    return observability.module_version(GO_DIR, MODULE)
 
 
 def image_ref():
