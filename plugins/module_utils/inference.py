@@ -27,14 +27,15 @@ SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": str(
                       "prometheus.io/path": "/metrics"}
 
 
-def inference_pod(name, model, image=INFERENCE_IMAGE, annotations=None, labels=None, extra_args=None):
-    """A pod serving `model` on SERVER_PORT (/v1/chat/completions, /metrics), ready on /health/ready."""
+def inference_pod(name, model, image=INFERENCE_IMAGE, annotations=None, labels=None, extra_args=None, claims=None):
+    """A pod serving `model` on SERVER_PORT (/v1/chat/completions, /metrics), ready on /health/ready; claims as in
+    probe.pod_manifest."""
     # --force-dummy-tokenizer: no look-up of the model on huggingface.co (the pod needs no network but the probe's).
     argv = [SERVER_BINARY, "--model", model, "--port", str(SERVER_PORT), "--force-dummy-tokenizer"] + list(
         extra_args or [])
     pod = command_pod(name, argv, image=image, ports=[{"name": "http", "containerPort": SERVER_PORT}],
                       labels=dict(labels or {}, app=name), annotations=annotations, restart_policy="Always",
-                      requests={"cpu": "10m", "memory": "32Mi"})
+                      requests={"cpu": "10m", "memory": "32Mi"}, claims=claims)
     pod["spec"]["containers"][0]["readinessProbe"] = {
         "httpGet": {"path": "/health/ready", "port": SERVER_PORT}, "periodSeconds": 1, "failureThreshold": 3}
     return pod

@@ -145,10 +145,7 @@ def server_deployment(check, probe):
         claims = {"accel": {"resourceClaimTemplateName": SERVER}}
         described += " (each pod holds a %s device)" % device_class
     pod = inference_pod(SERVER, probe.namespace, check.params["inference_image"], annotations=SCRAPE_ANNOTATIONS,
-                        extra_args=["--max-num-seqs", "1", "--time-to-first-token", REQUEST_S])
-    if claims:
-        pod["spec"]["resourceClaims"] = [dict({"name": k}, **v) for k, v in claims.items()]
-        pod["spec"]["containers"][0]["resources"]["claims"] = [{"name": k} for k in claims]
+                        extra_args=["--max-num-seqs", "1", "--time-to-first-token", REQUEST_S], claims=claims)
     probe.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": SERVER}, "spec": {
         "replicas": 1, "selector": {"matchLabels": {"app": SERVER}},
         "template": {"metadata": {"labels": pod["metadata"]["labels"], "annotations": SCRAPE_ANNOTATIONS},
