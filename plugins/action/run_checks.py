@@ -37,6 +37,10 @@ class _Stop(Exception):
         super().__init__(signal.Signals(signum).name)
 
 
+def _ignore(_signum, _frame):
+    pass
+
+
 def load_check(name):
     """(verify function, argument spec) of a check module, or raise ImportError naming it."""
     try:
@@ -108,9 +112,8 @@ class ActionModule(ActionBase):
             self._schedule(scheduler, run_one, finished, began, timing, results, missing, started, args)
         except _Stop as stop:
             # The checks stop at their next wait and delete their probes (Check.run's finally); the playbook
-            # may already be gone, so nothing is displayed meanwhile.
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)
+            # may already be gone, so nothing is displayed meanwhile. This worker exits when the action
+            # returns, ending the check threads, so the probes of checks still running are deleted from here.
             shared.cancel.set()
             deadline = time.time() + CLEANUP_TIMEOUT
             while scheduler.running and time.time() < deadline:
@@ -118,9 +121,11 @@ class ActionModule(ActionBase):
                     scheduler.finish(finished.get(timeout=max(0.05, deadline - time.time()))[0])
                 except queue.Empty:
                     break
+            stuck = sorted(scheduler.running)
+            shared.abandon_probes(stuck)
             raise AnsibleActionFail("run_checks: interrupted (%s); the running checks stopped and removed their "
-                                    "probes%s" % (stop, "" if not scheduler.running else " except "
-                                                  + ", ".join(sorted(scheduler.running)))) from None
+                                    "probes%s" % (stop, "" if not stuck else " (the probe namespaces of %s, which "
+                                                  "did not stop in time, were deleted)" % ", ".join(stuck))) from None
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
@@ -133,6 +138,11 @@ class ActionModule(ActionBase):
     def _catch_signals():
         """SIGINT/SIGTERM raise _Stop in this (main) thread while the checks run; returns the old handlers."""
         def stop(signum, _frame):
+            # Ignore what follows before raising: Ansible's parent sends SIGTERM right after forwarding SIGINT,
+            # and a second _Stop raised during the cleanup would end this worker before the probes are gone.
+            # (A no-op handler, not SIG_IGN: a signal already pending would print a "race condition" error.)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, _ignore)
             raise _Stop(signum)
         if threading.current_thread() is not threading.main_thread():
             return {}

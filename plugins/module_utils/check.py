@@ -300,6 +300,8 @@ class Check:
                           command_node_selector=self.params.get("command_node_selector"),
                           cancel=self.shared.cancel if self.shared is not None else None)
             self._probe = probe  # before open(): an interrupt while it opens still closes it
+            if self.shared is not None:
+                self.shared.track(self.name, probe)
             try:
                 probe.open()
             except Exception:
@@ -454,6 +456,17 @@ class RunShared:
         self._lock = threading.Lock()
         self._locks = {}
         self._values = {}
+        self._probes = {}  # check name -> its probe, so an interrupted run can remove what a stuck check left
+
+    def track(self, check, probe):
+        with self._lock:
+            self._probes[check] = probe
+
+    def abandon_probes(self, checks):
+        """Delete the namespaces (and cluster-scoped objects) of these checks' probes; the paths deleted."""
+        with self._lock:
+            probes = [self._probes[c] for c in checks if c in self._probes]
+        return [path for probe in probes for path in probe.abandon()]
 
     def once(self, key, fetch):
         """fetch() the first time `key` is asked for (other askers wait for it), its value afterwards."""

@@ -217,6 +217,17 @@ class Probe:
                           response={"deleted": targets, "errors": self.cleanup_errors},
                           duration_s=time.time() - started)
 
+    def abandon(self):
+        """From another thread, when this probe's check did not stop in time: delete its cluster-scoped objects
+        and its namespace (what is in it goes with it); never raises."""
+        paths = list(reversed(self.cluster_scoped)) + [self.cluster.path("v1", "namespaces", name=self.namespace)]
+        for path in paths:
+            try:
+                self.cluster.delete(path)
+            except ClusterError as exc:
+                self.cleanup_errors.append(str(exc))
+        return paths
+
     @property
     def cluster_scoped(self):
         return [p for p in self.created if "/namespaces/" not in p]

@@ -499,6 +499,7 @@ def restore_sysctls(state):
 def start_node(lab, index):
     name, root = prepare_node(lab, index)
     _run(PODMAN + ["rm", "-f", "-t", "5", name], check=False)
+    remove_container_cgroups(orphan_cgroup_ids())
     _run(PODMAN + [
         "run", "-d", "--name", name, "--hostname", name, "--privileged", "--cgroupns=private",
         "--network", "ns:/run/netns/" + _netns(index), "--label", "k8s-ai-conformance-lab=node",
@@ -586,7 +587,7 @@ def down(lab, state):
             names.update(line.split()[1:])
     for name in sorted(names):
         _run(PODMAN + ["rm", "-f", "-t", "5", name], check=False)
-    left = remove_container_cgroups(ids)
+    left = remove_container_cgroups(ids | orphan_cgroup_ids())
     if left:
         lab.log("could not remove these container cgroups (processes still in them?): %s" % ", ".join(left))
     network_down()
@@ -594,6 +595,25 @@ def down(lab, state):
     if restored:
         lab.log("restored host sysctls the kubelet changed: %s" % ", ".join("%s %s" % kv for kv in restored.items()))
     return sorted(names)
+
+
+def orphan_cgroup_ids():
+    """Container ids of libpod cgroups whose container is gone: `podman rm -f` of a node (here, or in start_node
+    replacing a stale one) leaves its directory while the kubelet's nested tree is still being torn down."""
+    if not shutil.which("podman"):
+        return set()
+    listed = _run(PODMAN + ["ps", "-a", "-q", "--no-trunc"], check=False)
+    if listed is None:
+        return set()  # without the list of live containers nothing is known to be an orphan
+    live = set(listed.stdout.split())
+    found = set()
+    for controller in sorted(os.listdir(CGROUP_ROOT)) if os.path.isdir(CGROUP_ROOT) else []:
+        parent = os.path.join(CGROUP_ROOT, controller, "libpod_parent")
+        for entry in os.listdir(parent) if os.path.isdir(parent) else []:
+            container = entry[len("libpod-"):].replace("conmon-", "", 1)
+            if entry.startswith("libpod-") and container not in live:
+                found.add(container)
+    return found
 
 
 def remove_container_cgroups(ids, timeout=15.0):
@@ -613,11 +633,15 @@ def remove_container_cgroups(ids, timeout=15.0):
             for path, _dirs, _files in os.walk(top, topdown=False):
                 try:
                     with open(os.path.join(path, "cgroup.procs")) as handle:
-                        for pid in handle.read().split():
-                            try:
-                                os.kill(int(pid), 9)
-                            except OSError:
-                                pass
+                        pids = handle.read().split()
+                except OSError:
+                    pids = []
+                for pid in pids:
+                    try:
+                        os.kill(int(pid), 9)
+                    except OSError:
+                        pass
+                try:
                     os.rmdir(path)
                 except OSError:
                     pass

@@ -149,3 +149,63 @@ def test_an_interrupted_run_stops_a_check_at_its_wait_and_removes_its_probe():
     deleted = [p for m, p in fake.log if m == "DELETE"]
     assert any(p.startswith("/api/v1/namespaces/") and "/pods/" not in p for p in deleted), deleted
     assert any("/pods/p" in p for p in deleted), deleted
+
+
+def test_a_check_stuck_outside_a_wait_has_its_namespace_deleted_by_the_interrupted_run():
+    from fakeapi import FakeCluster
+
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import Check
+
+    fake = FakeCluster()
+    shared = RunShared(fake)
+    params, _error = check_parameters({}, {"timeout": 60})
+    release = threading.Event()
+
+    def verify(check):
+        def stuck(c, probe):
+            probe.create({"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "spec": {}})
+            release.wait(10)  # e.g. a request the API server never answers: no wait sees the cancel
+        check.positive("stuck", stuck)
+
+    other = Check("other", params, cluster=fake, shared=shared)
+    assert other.probe.namespace  # opened: a check that is not stuck keeps its probe
+    thread = threading.Thread(target=Check("stuck", params, cluster=fake, shared=shared).run, args=(verify,))
+    thread.start()
+    for _ in range(50):
+        if fake.objects("deviceclasses"):
+            break
+        time.sleep(0.05)
+    shared.cancel.set()
+    deleted = shared.abandon_probes(["stuck", "never-started"])
+    assert [o["metadata"]["name"] for o in fake.objects("namespaces")] == [other.probe.namespace]
+    assert fake.objects("deviceclasses") == []
+    assert any(p.startswith("/apis/resource.k8s.io/v1/deviceclasses/") for p in deleted), deleted
+    release.set()
+    thread.join(10)
+
+
+def test_sigterm_right_after_sigint_stops_the_run_once():
+    """Ansible's parent forwards SIGINT to the worker, then SIGTERMs it: the second signal must not raise
+    during the cleanup the first one started."""
+    import os
+    import signal
+
+    from ansible_collections.k8s_ai.conformance.plugins.action.run_checks import ActionModule, _Stop
+
+    handlers = ActionModule._catch_signals()
+    stops = []
+    try:
+        try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+            time.sleep(1)
+        except _Stop as stop:
+            stops.append(str(stop))
+            time.sleep(0.5)  # the cleanup: a second _Stop would be raised here
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert stops == ["SIGINT"]
