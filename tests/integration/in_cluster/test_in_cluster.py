@@ -15,6 +15,7 @@ Skipped only when the lab has no real nodes.
 
 import json
 import os
+import re
 import subprocess
 import tarfile
 import time
@@ -32,6 +33,7 @@ from .helpers import (
     assert_complete_report,
     in_cluster_vars,
     load_all,
+    realnodes,
     report_dir_under,
     require_real_nodes,
     role,
@@ -253,3 +255,128 @@ def test_sonobuoy_results_reads_our_junit(sonobuoy_run):
                             "ai-conformance")
     assert rc == 0 and "Plugin: ai-conformance" in summary and "Total: %d" % len(ours) in summary, summary
     FIGURES["sonobuoy results"] = " | ".join(line.strip() for line in summary.splitlines() if line.strip())
+
+
+# ---------------------------------------------------------------- cronjob mode
+
+CRON = "ai-conformance-cron"
+
+
+def _node_exec(node, script):
+    """A shell command inside a real node's container (what an admin preparing local storage does)."""
+    return subprocess.run(realnodes.PODMAN + ["exec", node, "sh", "-c", script], capture_output=True, text=True,
+                          check=False)
+
+
+def _metrics(kubectl):
+    """/metrics of the metrics Service, through the API server's service proxy (as a scraper in the cluster)."""
+    path = "/api/v1/namespaces/ai-conformance/services/%s-metrics:metrics/proxy/metrics" % CRON
+    return kubectl.run("get", "--raw", path).stdout
+
+
+def _run_now(kubectl, job, timeout=900):
+    """A Job from the CronJob's template (`kubectl create job --from`), waited for; its final phase."""
+    kubectl.run("create", "job", job, "--from=cronjob/" + CRON, "-n", "ai-conformance")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = kubectl.json("get", "job", job, "-n", "ai-conformance").get("status") or {}
+        if status.get("succeeded") or status.get("failed"):
+            return "succeeded" if status.get("succeeded") else "failed"
+        time.sleep(5)
+    return "running after %d s" % timeout
+
+
+@pytest.fixture(scope="module")
+def cron_run(lab, lab_kubeconfig, kubectl, verifier_image, tmp_path_factory):
+    """The role in cronjob mode on a local PersistentVolume of real-node-0; two runs started from the CronJob."""
+    tmp = tmp_path_factory.mktemp("in-cluster-cron")
+    tag = uuid.uuid4().hex[:6]
+    node, directory, storage_class = "real-node-0", "/var/lib/it-reports-" + tag, "it-local-" + tag
+    prepared = _node_exec(node, "mkdir -p %s && chmod 0777 %s" % (directory, directory))
+    assert prepared.returncode == 0, prepared.stderr
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": storage_class},
+              "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                       "storageClassName": storage_class, "persistentVolumeReclaimPolicy": "Retain",
+                       "local": {"path": directory},
+                       "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                           {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}}}
+    created = CreatedObjects(kubectl)
+    created.apply(load_all(CLUSTERROLE_FILE))
+    created.apply([volume])
+    prefix = "ai-conformance-probe-cj%s" % uuid.uuid4().hex[:4]
+    extra = {"verify_in_cluster_kubeconfig": lab_kubeconfig, "verify_in_cluster_mode": "cronjob",
+             "verify_in_cluster_name": CRON, "verify_in_cluster_node_selector": REAL,
+             "verify_in_cluster_schedule": "0 0 1 1 *",  # runs are started by the test, not by the clock
+             "verify_in_cluster_storage_class": storage_class, "verify_in_cluster_vars": in_cluster_vars(prefix)}
+    out = {"prefix": prefix}
+    try:
+        rc, log, seconds = role(tmp, "cron", extra)
+        assert rc == 0, log[-4000:]
+        FIGURES["cronjob mode: role run (s)"] = round(seconds, 1)
+        kubectl.run("rollout", "status", "deployment/%s-metrics" % CRON, "-n", "ai-conformance", "--timeout=300s")
+        out["before"] = _metrics(kubectl)
+        for run in ("first", "second"):
+            started = time.time()
+            out[run] = _run_now(kubectl, "%s-%s" % (CRON, run))
+            FIGURES["cronjob mode: %s run (s)" % run] = round(time.time() - started, 1)
+            out[run + "_metrics"] = _metrics(kubectl)
+        out["pods"] = _pods(kubectl, "ai-conformance", "app.kubernetes.io/component=verify")
+        out["files"] = _node_exec(node, "cd %s && find . -maxdepth 2 | sort" % directory).stdout.split()
+        rc_again, log_again, _s = role(tmp, "cron-again", extra)
+        out["again"] = (rc_again, log_again)
+        yield out
+    finally:
+        rc_absent, log_absent, seconds = role(tmp, "cron-absent", dict(extra, verify_in_cluster_state="absent"),
+                                              timeout=600)
+        FIGURES["cronjob mode: state=absent (s)"] = round(seconds, 1)
+        claims = kubectl.json("get", "pvc", "-n", "ai-conformance")["items"]
+        left = created.delete()
+        _node_exec(node, "rm -rf %s" % directory)
+        assert rc_absent == 0, log_absent[-3000:]
+        assert not [c["metadata"]["name"] for c in claims if c["metadata"]["name"].startswith(CRON)]
+        assert not left, left
+
+
+def _sample(text, name, **labels):
+    """The value of one series of a Prometheus text page (labels: a subset to match), or None."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all('%s="%s"' % item in line for item in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_cronjob_metrics_before_the_first_run_say_there_is_no_report(cron_run):
+    assert _sample(cron_run["before"], "k8s_ai_conformance_report_present") == 0, cron_run["before"][:2000]
+
+
+def test_cronjob_runs_on_the_volume_and_the_metrics_follow(cron_run):
+    assert cron_run["first"] == "succeeded" and cron_run["second"] == "succeeded", cron_run
+    for run in ("first_metrics", "second_metrics"):
+        text = cron_run[run]
+        assert _sample(text, "k8s_ai_conformance_report_present") == 1, text[:2000]
+        assert _sample(text, "k8s_ai_conformance_run_errors") == 0, text[:3000]
+        # the behavioural check ran in the scheduled pod: its requirement is Implemented and verified
+        assert _sample(text, "k8s_ai_conformance_requirement_status", id="dra_support") == 1, text[:3000]
+        assert _sample(text, "k8s_ai_conformance_requirement_verified", id="dra_support") == 1, text[:3000]
+    # the second run compared with the first (same volume): nothing regressed
+    assert _sample(cron_run["second_metrics"], "k8s_ai_conformance_regressions") == 0
+    assert _sample(cron_run["second_metrics"], "k8s_ai_conformance_requirement_regressed", id="dra_support") == 0
+    assert "./current" in cron_run["files"] and "./metrics.prom" in cron_run["files"], cron_run["files"]
+    assert any(f.startswith("./history/") for f in cron_run["files"]), cron_run["files"]
+
+
+def test_cronjob_pods_ran_on_the_real_node_of_the_volume_as_the_serviceaccount(cron_run):
+    pods = cron_run["pods"]
+    assert len(pods) == 2, [p["metadata"]["name"] for p in pods]
+    for pod in pods:
+        assert pod["spec"]["nodeName"] == "real-node-0", pod["spec"].get("nodeName")
+        assert pod["spec"]["serviceAccountName"] == "ai-conformance-verifier"
+        assert pod["status"]["phase"] == "Succeeded"
+
+
+def test_cronjob_role_second_run_changes_nothing(cron_run):
+    rc, log = cron_run["again"]
+    assert rc == 0, log[-3000:]
+    assert re.search(r"changed=0\s", log), log[-2000:]
