@@ -240,6 +240,26 @@ def wait_serving(name, timeout=300):
     lab._wait("%s Deployment available and its webhooks served" % name, lambda: _serving_as_pod(name), timeout, 1)
 
 
+def _admits_a_pod():
+    """A server-side dry-run Pod create in `default`: it goes through every pod webhook (Kueue's mpod.kb.io has
+    failurePolicy Fail), which an endpoint marked ready does not prove - right after Kueue was re-attached its
+    webhook answered "broken pipe" to a check's pod once (a fresh clone's make demo)."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "lab-admission-probe-"},
+           "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}
+    status, _body = lab.Api().request("POST", "/api/v1/namespaces/default/pods?dryRun=All", json.dumps(pod),
+                                      ok=(201, 400, 403, 422, 500, 503))
+    return status == 201
+
+
+def wait_admitting(timeout=120, in_a_row=3):
+    streak = [0]
+
+    def admitted():
+        streak[0] = streak[0] + 1 if _admits_a_pod() else 0
+        return streak[0] >= in_a_row
+    lab._wait("%d pod admissions in a row through the controllers' webhooks" % in_a_row, admitted, timeout, 0.5)
+
+
 def wait_stopped(name, timeout=60):
     spec = CONTROLLERS[name]
 
@@ -262,6 +282,7 @@ def attach(state, install_manifests=True, install=None, names=("jobset", "kueue"
             wait_serving(name)
             lab.log("%s serving as a pod (logs: kubectl logs -n %s deploy/%s-controller-manager)"
                     % (name, CONTROLLERS[name]["namespace"], name))
+        wait_admitting()
         return
     lab_kubeconfig = lab.write_kubeconfig(os.path.join(lab.LAB, "controllers.kubeconfig"), "controllers")
     api = lab.Api()
