@@ -15,7 +15,8 @@ description:
     egress policy are reported.
   - Negative - a client pod reaches a server pod without any policy (a control - its log shows the server's
     token); after a deny-all-egress NetworkPolicy in the probe namespace, a new client pod cannot reach the same
-    server (its log shows the request blocked).
+    server (its log shows the request blocked). Each client pod makes 6 requests a second apart and the last 3
+    must agree - an enforcer programs a new pod's rules a moment after it starts - else the part fails.
   - Positive - under that deny, a second policy allowing egress to the server's pods on port 8080 lets a new
     client reach it. Run only after the deny was seen enforced - without an enforcer every request is
     "allowed", so an allow rule proves nothing on its own; a cluster without enforcement is Not Implemented.
@@ -51,11 +52,14 @@ result:
     evidence: {description: "Policies, pods and their logs.", type: list, returned: always}
 """
 
+import re  # noqa: E402
+
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import command_pod  # noqa: E402
 
 POLICY_PLUGINS = ("calico", "cilium", "antrea", "kube-router", "weave", "kube-ovn", "canal", "ovnkube", "romana",
                   "netpol", "network-policy")
+ATTEMPTS, SETTLED = 6, 3  # requests per client pod; the last SETTLED must agree
 ARGUMENT_SPEC = {
     "probe_image": {"type": "str", "default": "busybox:1.36"},
 }
@@ -107,29 +111,39 @@ def server(check, probe):
 
 
 def client_result(check, probe, name):
-    """'open' (reached the server and saw its token) or 'blocked', from the client pod's log."""
+    """'open' (the server's token came back), 'blocked' or 'unsettled', judged on the client's last SETTLED of
+    ATTEMPTS requests: an enforcer programs a new pod's rules a moment after it starts (kube-router on the lab:
+    the first request of a pod under a deny went through, the next ones were refused), so one request decides
+    nothing. Returns (outcome, what each attempt saw)."""
     ip, token = server(check, probe)
     host = "[%s]" % ip if ":" in ip else ip
-    # the marker is joined by the shell, so a pod spec echoed back never looks like a result; `timeout`, not
+    # the markers are joined by the shell, so a pod spec echoed back never looks like a result; `timeout`, not
     # wget -T (Debian's static busybox 1.35 wget crashes with -T, and a crash must not read as "blocked")
-    pod = probe.create(command_pod(name, "if timeout 5 wget -q -O - http://%s:8080/ ; then echo RESULT\"=open\"; "
-                                         "else echo RESULT\"=blocked\"; fi" % host, image=check.params["probe_image"]))
-    log = probe.wait_for_log(pod, "RESULT=", "client pod %s logged its result" % name)
-    return "open" if "RESULT=open" in log and token in log else "blocked"
+    script = ("for i in $(seq %d); do if out=$(timeout 3 wget -q -O - http://%s:8080/); then "
+              "echo RESULT\"=open:$out\"; else echo RESULT\"=blocked\"; fi; sleep 1; done; echo ATTEMPTS\"=done\""
+              % (ATTEMPTS, host))
+    pod = probe.create(command_pod(name, script, image=check.params["probe_image"]))
+    log = probe.wait_for_log(pod, "ATTEMPTS=done", "client pod %s logged its %d attempts" % (name, ATTEMPTS))
+    seen = ["open" if r.startswith("open:") and token in r else "blocked"
+            for r in re.findall(r"RESULT=(open:\S*|blocked)", log)]
+    last = set(seen[-SETTLED:])
+    outcome = last.pop() if len(last) == 1 and len(seen) >= SETTLED else "unsettled"
+    return outcome, ", ".join(seen)
 
 
 def blocked_with_policy(check, probe):
     # control: the same client reaches the server without any policy, so "blocked" below is the policy's doing
-    check.require(client_result(check, probe, "client-open") == "open",
-                  "client could not reach the server without any policy (pod network broken?)")
+    control, control_seen = client_result(check, probe, "client-open")
+    check.require(control == "open", "client could not reach the server without any policy (pod network broken?); "
+                  "attempts: %s" % control_seen)
     probe.create({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny-egress"},
                   "spec": {"podSelector": {}, "policyTypes": ["Egress"]}})
-    outcome = client_result(check, probe, "client-denied")
+    outcome, seen = client_result(check, probe, "client-denied")
     check.require(outcome == "blocked", "client still reached the server despite a deny-all-egress policy "
-                  "(no NetworkPolicy enforcement)")
+                  "(no NetworkPolicy enforcement); attempts: %s" % seen)
     check.facts["deny_enforced"] = True
-    return "without a policy the client reached %s:8080; a deny-all-egress policy blocked the same request" % (
-        check.facts["server_ip"])
+    return ("without a policy the client reached %s:8080 (attempts: %s); under a deny-all-egress policy the same "
+            "requests were blocked (attempts: %s)" % (check.facts["server_ip"], control_seen, seen))
 
 
 def allowed_by_rule(check, probe):
@@ -138,9 +152,10 @@ def allowed_by_rule(check, probe):
                   "spec": {"podSelector": {}, "policyTypes": ["Egress"],
                            "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "srv"}}}],
                                        "ports": [{"protocol": "TCP", "port": 8080}]}]}})
-    outcome = client_result(check, probe, "client-allowed")
-    check.require(outcome == "open", "an egress rule to the server did not permit the request")
-    return "with deny-all plus an egress rule to app=srv:8080 the client reached %s:8080" % check.facts["server_ip"]
+    outcome, seen = client_result(check, probe, "client-allowed")
+    check.require(outcome == "open", "an egress rule to the server did not permit the request; attempts: %s" % seen)
+    return "with deny-all plus an egress rule to app=srv:8080 the client reached %s:8080 (attempts: %s)" % (
+        check.facts["server_ip"], seen)
 
 
 def main():

@@ -45,7 +45,12 @@ IMAGES = {
     "coredns": "registry.k8s.io/coredns/coredns:v1.14.7",
 }
 APT_PACKAGES = {"podman": "podman", "/usr/sbin/runc": "runc", "/usr/lib/cni/ptp": "containernetworking-plugins",
-                "/bin/busybox": "busybox-static", "/usr/sbin/nft": "nftables", "/usr/sbin/iptables": "iptables"}
+                "/bin/busybox": "busybox-static", "/usr/sbin/nft": "nftables", "/usr/sbin/iptables": "iptables",
+                "/usr/sbin/ipset": "ipset"}  # ipset: kube-router's NetworkPolicy sets
+# A file that stops a node's NetworkPolicy enforcer (kube-router) from being restarted: tests make the lab without
+# enforcement for a control (netpol_enforcement), as a cluster whose CNI implements no NetworkPolicy is.
+NO_NETPOL_FLAG = "/run/lab-no-kube-router"
+KUBE_ROUTER_VERSION = "v2.1.0"  # tests/lab/go/kube-router/go.mod
 
 
 def node_name(index):
@@ -165,6 +170,11 @@ def build(lab):
                   os.path.join(node_bin, "dra-example-kubeletplugin"))
     for command in ("kubelet", "kube-proxy"):
         _refresh_copy(os.path.join(lab.BIN, "kube"), os.path.join(node_bin, command))
+    kube_router = os.path.join(go, "kube-router")
+    lab._go_build("kube-router", kube_router, "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+                  os.path.join(node_bin, "kube-router"), "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/"
+                  "version.Version=%s" % observability.module_version(kube_router, "github.com/cloudnativelabs/"
+                                                                       "kube-router/v2"))
     lab._go_build("pause", os.path.join(go, "pause"), ".", os.path.join(lab.BIN, "pause"))
     lab._go_build("coredns", os.path.join(go, "coredns"), ".", os.path.join(lab.BIN, "coredns"))
     observability.build(lab)  # Prometheus, the inference simulator, prometheus-adapter (tests/lab/observability.py)
@@ -299,6 +309,8 @@ def prepare_node(lab, index):
     shutil.copy2(os.path.join(lab.PKI, "ca.crt"), os.path.join(k8s, "pki", "ca.crt"))
     _write(os.path.join(k8s, "kubelet.kubeconfig"), _kubeconfig(lab, "node-" + name, server), 0o600)
     _write(os.path.join(k8s, "kube-proxy.kubeconfig"), _kubeconfig(lab, "kube-proxy", server), 0o600)
+    lab._cert("kube-router", "/CN=lab:kube-router", ca=False, client=True)
+    _write(os.path.join(k8s, "kube-router.kubeconfig"), _kubeconfig(lab, "kube-router", server), 0o600)
     _write(os.path.join(k8s, "kubelet.yaml"), KUBELET_CONFIG % {"dns": DNS_IP})
     _write(os.path.join(k8s, "kube-proxy.yaml"), KUBE_PROXY_CONFIG % {"cidr": CLUSTER_CIDR, "name": name})
     _write(os.path.join(etc, "containerd", "config.toml"), CONTAINERD_CONFIG % {"pause": IMAGES["pause"]})
@@ -311,7 +323,7 @@ def prepare_node(lab, index):
                % (upstream, HOST_IP, REGISTRY_PORT))
     _write(os.path.join(etc, "lab", "entry.sh"), ENTRY % {
         "name": name, "ip": node_ip(index), "labels": "%s=true" % REAL_LABEL, "driver": DRA_DRIVER,
-        "devices": DRA_DEVICES_PER_NODE}, 0o755)
+        "devices": DRA_DEVICES_PER_NODE, "no_netpol": NO_NETPOL_FLAG, "service_cidr": lab.SERVICE_CIDR}, 0o755)
     return name, root
 
 
@@ -451,6 +463,14 @@ kube-proxy --config=/etc/kubernetes/kube-proxy.yaml --v=1 >>$logs/kube-proxy.log
 # (it exits when the kubelet is not there yet or restarts), as a DaemonSet would restart it.
 mkdir -p /var/lib/kubelet/plugins_registry /var/lib/kubelet/plugins
 essential="$(jobs -p)"
+# kube-router's NetworkPolicy controller only (no routing, no service proxy: the CNI and kube-proxy do those),
+# restarted like the plugin unless a test stopped it for a control (NO_NETPOL_FLAG).
+(while true; do
+  [ -e %(no_netpol)s ] || kube-router --run-firewall=true --run-router=false --run-service-proxy=false \
+    --kubeconfig=/etc/kubernetes/kube-router.kubeconfig --hostname-override=%(name)s --enable-ipv6=false \
+    --service-cluster-ip-range=%(service_cidr)s >>$logs/kube-router.log 2>&1
+  sleep 2
+done) &
 (while true; do
   NODE_NAME=%(name)s dra-example-kubeletplugin --kubeconfig=/etc/kubernetes/kubelet.kubeconfig \
     --cdi-root=/var/run/cdi --num-devices=%(devices)d --driver-name=%(driver)s >>$logs/dra-plugin.log 2>&1
@@ -650,6 +670,32 @@ def remove_container_cgroups(ids, timeout=15.0):
     return ours() if ids else []
 
 
+def netpol_enforcement(lab, enabled, timeout=60):
+    """Start or stop kube-router's NetworkPolicy enforcement on every real node (a control for network_policy:
+    stopped, its rules and sets are removed, as on a cluster whose CNI enforces nothing). Returns the names."""
+    names = sorted(lab._state().get("real_nodes") or [])
+    for name in names:
+        if enabled:
+            _run(PODMAN + ["exec", name, "rm", "-f", NO_NETPOL_FLAG])  # the node's loop restarts it
+        else:
+            # kube-router v2.1.0's own --cleanup-config reports success and leaves its rules (then panics on
+            # IPVS): its filter-table chains and jumps are dropped here, its sets destroyed
+            _run(PODMAN + ["exec", name, "sh", "-c", "touch %s; pkill -x kube-router; sleep 1; "
+                           "iptables-save -t filter | grep -v -E '%s' | iptables-restore -T filter && "
+                           "for s in $(ipset list -n); do case $s in KUBE-*|kube-router*) ipset destroy $s;; esac; done"
+                           % (NO_NETPOL_FLAG, "KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-|kube-router netpol")])
+
+    def settled():
+        for name in names:
+            chain = _run(PODMAN + ["exec", name, "iptables", "-S", "KUBE-ROUTER-FORWARD"], check=False)
+            if (chain is not None) != enabled:
+                return False
+        return True
+    lab._wait("NetworkPolicy enforcement %s on %s" % ("running" if enabled else "removed", ", ".join(names)),
+              settled, timeout, 1)
+    return names
+
+
 # ---------------------------------------------------------------- cluster add-ons
 
 def coredns_deployment(labels, node_selector):
@@ -713,6 +759,20 @@ def addon_objects():
                      "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},
                                {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
                                {"name": "metrics", "port": 9153, "protocol": "TCP"}]}}),
+        (rbac + "/clusterroles/lab:kube-router", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "lab:kube-router"},
+            "rules": [{"apiGroups": [""], "resources": ["pods", "namespaces", "nodes", "services", "endpoints"],
+                       "verbs": ["get", "list", "watch"]},
+                      {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                       "verbs": ["get", "list", "watch"]},
+                      {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                       "verbs": ["get", "list", "watch"]}]}),
+        (rbac + "/clusterrolebindings/lab:kube-router", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "lab:kube-router"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "lab:kube-router"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "lab:kube-router"}]}),
         ("/apis/resource.k8s.io/v1/deviceclasses/" + DRA_DRIVER, {
             "apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "metadata": {"name": DRA_DRIVER},
             "spec": {"selectors": [{"cel": {"expression": "device.driver == '%s'" % DRA_DRIVER}}]}}),

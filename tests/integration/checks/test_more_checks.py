@@ -136,7 +136,8 @@ def test_every_check_is_truthful_on_the_lab(module, lab_kubeconfig, kubectl):
     reads the lab's own stand-in exporter: test_accelerator_metrics_standin.py.)"""
     result = run(module, lab_kubeconfig)
     never = {
-        "network_policy": ["blocks a request", "permits the request"],  # the lab has no enforcer
+        # network_policy may pass where its pods land on the real nodes: kube-router enforces there (the test
+        # below proves it, with a control without the enforcer)
         "otel_tracing": ["accepted by the collector"],
         "multi_nic": ["more than one interface"],
         "csi_storage": ["becomes Bound"],
@@ -216,14 +217,31 @@ def test_workload_sandboxing_is_implemented_by_gvisor_on_the_real_nodes(lab_kube
     assert result["status"] == "Implemented" and result["verified"], result["parts"]
 
 
-def test_network_policy_traffic_runs_on_the_real_nodes_and_missing_enforcement_is_reported(lab_kubeconfig):
-    """The probe pods run on the real nodes (command_node_selector): the control request reaches the server, so
-    the lab's missing NetworkPolicy enforcement is observed as such - verified, Not Implemented."""
-    result = run(network_policy, lab_kubeconfig, command_node_selector={"lab.k8s-ai-conformance.io/real-node": "true"})
+def test_network_policy_is_enforced_by_the_real_nodes_and_not_without_their_enforcer(lab, lab_kubeconfig):
+    """The probe pods run on the real nodes (command_node_selector), where kube-router enforces NetworkPolicy
+    (tests/lab/realnodes.py): the deny blocks and the allow rule permits - Implemented. Control: the same check
+    with kube-router stopped and its rules removed (a cluster whose CNI enforces nothing) - the control request
+    still reaches the server, the deny blocks nothing, Not Implemented; both verified."""
+    if not lab.get("real_nodes"):
+        pytest.skip("the lab has no real nodes: no pod runs, no request is made")
+    sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+    import lab as lab_module  # noqa: PLC0415
+    import realnodes  # noqa: PLC0415
+    real = {realnodes.REAL_LABEL: "true"}
+    result = run(network_policy, lab_kubeconfig, command_node_selector=real)
     denied = part(result, "blocks a request")
-    assert denied["outcome"] == "failed" and "no NetworkPolicy enforcement" in denied["detail"], result["parts"]
-    assert part(result, "permits the request")["outcome"] == "failed"  # an allow rule proves nothing without a deny
-    assert result["verified"] and result["status"] == "Not Implemented", result["parts"]
+    assert denied["outcome"] == "passed", result["parts"]
+    assert part(result, "permits the request")["outcome"] == "passed", result["parts"]
+    assert result["verified"] and result["status"] == "Implemented", result["parts"]
+    try:
+        realnodes.netpol_enforcement(lab_module, False)
+        control = run(network_policy, lab_kubeconfig, command_node_selector=real)
+    finally:
+        realnodes.netpol_enforcement(lab_module, True)
+    denied = part(control, "blocks a request")
+    assert denied["outcome"] == "failed" and "no NetworkPolicy enforcement" in denied["detail"], control["parts"]
+    assert part(control, "permits the request")["outcome"] == "failed"  # an allow rule proves nothing without a deny
+    assert control["verified"] and control["status"] == "Not Implemented", control["parts"]
 
 
 def test_workload_sandboxing_admission_real_isolation_not_claimed(lab_kubeconfig, kubectl):

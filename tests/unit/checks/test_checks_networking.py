@@ -268,27 +268,36 @@ def test_network_policy_without_data_plane_could_not_run():
                else None)
     result = run(network_policy, fake)
     assert outcome(result, "blocks a request") == "error"
-    assert "left no 'RESULT=' line in its log" in detail(result, "blocks a request")
+    assert "left no 'ATTEMPTS=done' line in its log" in detail(result, "blocks a request")
     assert outcome(result, "permits the request") == "failed"  # never passed without an enforced deny
     assert result["verified"] is False and result["status"] == "Not Implemented"
 
 
-def network_with(enforced):
-    """A fake cluster whose client pods log what a data plane with (or without) enforcement would show."""
+def client_log(token, seen):
+    """A client pod's log as the check's script writes it: one RESULT line per attempt, then the end marker."""
+    lines = ["RESULT=open:%s" % token if attempt == "open" else "RESULT=blocked" for attempt in seen]
+    return "\n".join(lines + ["ATTEMPTS=done", ""])
+
+
+def network_with(enforced, denied_seen=None):
+    """A fake cluster whose client pods log what a data plane with (or without) enforcement would show;
+    denied_seen: the attempts of the client under the deny (default: all blocked when enforced)."""
     fake = Fake()
 
     def kubelet(obj):
         if obj.get("kind") == "Pod":
             obj["status"] = {"phase": "Running", "podIP": "10.0.0.9"}
     fake.on_get = lambda obj: kubelet(obj) or obj
+    attempts = network_policy.ATTEMPTS
 
     def log(m, p, q, b):
         if not p.endswith("/log"):
             return None
         namespace = p.split("/")[4]
         token = "token-" + namespace[-5:]
-        denied = "client-denied" in p and enforced
-        return 200, ("RESULT=blocked\n" if denied else token + "\nRESULT=open\n")
+        if "client-denied" in p and enforced:
+            return 200, client_log(token, denied_seen or ["blocked"] * attempts)
+        return 200, client_log(token, ["open"] * attempts)
     fake.route("GET", "/api/v1/namespaces/", log)
     return fake
 
@@ -305,6 +314,22 @@ def test_network_policy_enforced_deny_and_allow_is_implemented():
     result = run(network_policy, network_with(enforced=True))
     assert outcome(result, "blocks a request") == "passed" and outcome(result, "permits the request") == "passed"
     assert result["status"] == "Implemented"
+
+
+def test_network_policy_judges_the_last_attempts_once_the_enforcer_caught_up():
+    # kube-router on the lab: the first request of a new pod under a deny went through, the next ones were refused
+    late = ["open", "open"] + ["blocked"] * (network_policy.ATTEMPTS - 2)
+    result = run(network_policy, network_with(enforced=True, denied_seen=late))
+    assert outcome(result, "blocks a request") == "passed", detail(result, "blocks a request")
+    assert "open, open, blocked" in detail(result, "blocks a request")
+
+
+def test_network_policy_attempts_that_do_not_settle_are_not_a_refusal():
+    flapping = ["blocked", "open"] * (network_policy.ATTEMPTS // 2)
+    result = run(network_policy, network_with(enforced=True, denied_seen=flapping))
+    assert outcome(result, "blocks a request") == "failed"
+    assert outcome(result, "permits the request") == "failed"
+    assert result["status"] == "Not Implemented"
 
 
 # ---- disaggregated_inference --------------------------------------------------------------------
