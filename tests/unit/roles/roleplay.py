@@ -120,9 +120,11 @@ def publish(root, rel, data, listed=True):
     return path
 
 
-def fake_helm(path, version="v3.14.2+g1234567", charts_dir=""):
+def fake_helm(path, version="v3.14.2+g1234567", charts_dir="", list_all=True):
     """A stand-in helm: `version --short` prints version; `pull oci://.../NAME --version V --destination D` copies
-    charts_dir/NAME-V.tgz into D (what helm pull writes). Every call is appended to <path>.log."""
+    charts_dir/NAME-V.tgz into D (what helm pull writes); with list_all=False, `list --all` is refused as Helm 4
+    (4.0-4.3, measured with 4.3.2) refuses it. Every call is appended to <path>.log."""
+    refuse = '  list) case " $* " in *" --all "*) echo "Error: unknown flag: --all" >&2; exit 1 ;; esac ;;\n'
     with open(path, "w") as handle:
         handle.write(
             "#!/bin/sh\n"
@@ -130,8 +132,9 @@ def fake_helm(path, version="v3.14.2+g1234567", charts_dir=""):
             'case "$1" in\n'
             "  version) echo '%s' ;;\n"
             '  pull) name=$(basename "$2"); mkdir -p "$6" && cp "%s/$name-$4.tgz" "$6/" ;;\n'
+            "%s"
             '  *) echo "fake helm: $*" >&2; exit 2 ;;\n'
-            "esac\n" % (version, charts_dir)
+            "esac\n" % (version, charts_dir, "" if list_all else refuse)
         )
     os.chmod(path, 0o755)
     return path

@@ -84,6 +84,8 @@ def world(tmp_path_factory):
             oci[name.rsplit("-", 1)[1][: -len(".tgz")]] = rp.sha256(handle.read())
     helm3 = rp.fake_helm(str(tmp / "helm3"), "v3.14.2+g1234567", charts)
     helm4 = rp.fake_helm(str(tmp / "helm4"), "v4.0.3+gabcdef0", charts)
+    helm3_unstamped = rp.fake_helm(str(tmp / "helm3-unstamped"), "v3.21", charts)  # go build without -X: major.minor
+    helm4_no_list_all = rp.fake_helm(str(tmp / "helm4-no-list-all"), "v4.3.2+g0000000", charts, list_all=False)
 
     tasks = []
     for chart, version in CHARTS:
@@ -202,6 +204,30 @@ def world(tmp_path_factory):
                     component_common_role="otel_collector",
                     component_common_helm_binary=helm4,
                     component_common_helm_min_version="4.0.0",
+                )
+            ],
+        ),
+        rp.case(
+            out,
+            "helm3-unstamped",
+            [
+                rp.include(
+                    preflight,
+                    "helm_preflight",
+                    component_common_role="dra_driver",
+                    component_common_helm_binary=helm3_unstamped,
+                )
+            ],
+        ),
+        rp.case(
+            out,
+            "helm4-without-list-all",
+            [
+                rp.include(
+                    preflight,
+                    "helm_preflight",
+                    component_common_role="dra_driver",
+                    component_common_helm_binary=helm4_no_list_all,
                 )
             ],
         ),
@@ -406,6 +432,10 @@ def test_helm_version_required(world):
     assert "v3.14.2" in world["helm3-for-helm4-chart"]["msg"]
     assert world["helm4-for-helm4-chart"]["ok"]
     assert "needs the helm binary" in world["no-helm"]["msg"]
+    # kubernetes.core.helm 6.2.0 runs `helm list --all` (refused by Helm 4.3.2 on the lab): named before the install
+    assert "removed `helm list --all`" in world["helm4-without-list-all"]["msg"]
+    assert "dra_driver_helm_binary to a Helm 3" in world["helm4-without-list-all"]["msg"]
+    assert world["helm3-unstamped"]["ok"]  # "v3.21" is 3.21.0, not "of unknown version"
     assert world["otel-helm-min"] == {"ok": True, "new": "4.0.0", "old": "3.9.0"}
 
 
