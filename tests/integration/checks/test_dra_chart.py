@@ -62,8 +62,12 @@ def installed(built, lab_kubeconfig, kubectl):
     finally:
         gone, _counts, out_absent = run_role("dra_driver", role_vars(built, lab_kubeconfig,
                                                                      dra_driver_state="absent"))
+        left = json.loads(subprocess.run([built["helm"], "list", "-n", NAMESPACE, "-o", "json", "--kubeconfig",
+                                          kubectl.kubeconfig], capture_output=True, text=True, check=True).stdout)
+        daemonsets = kubectl.json("get", "daemonsets", "-n", NAMESPACE)["items"]
         kubectl.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
         assert gone == 0, out_absent
+        assert left == [] and daemonsets == [], (left, [d["metadata"]["name"] for d in daemonsets])
 
 
 def slices(kubectl):
