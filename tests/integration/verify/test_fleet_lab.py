@@ -15,7 +15,8 @@ import uuid
 
 import pytest
 import yaml
-from verify_helpers import METADATA_FILE, PLAYBOOK, VENV_BIN, env
+from integration.conftest import Kubectl
+from verify_helpers import METADATA_FILE, PLAYBOOK, VENV_BIN, env, wait_no_probe_namespaces
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import drift
 
@@ -44,17 +45,10 @@ def rows_by_check(doc):
     return {r["check"]: r for r in doc["requirements"] if r.get("check")}
 
 
-def probe_namespaces(kubeconfig, prefix):
-    out = subprocess.run([os.path.join(os.path.dirname(kubeconfig), "bin", "kubectl"), "--kubeconfig", kubeconfig,
-                          "get", "namespaces", "-l", "k8s-ai-conformance/probe=true", "-o", "json"],
-                         capture_output=True, text=True, check=True).stdout
-    return [n["metadata"]["name"] for n in json.loads(out)["items"] if n["metadata"]["name"].startswith(prefix)
-            and (n.get("status") or {}).get("phase") != "Terminating"]
-
-
 @pytest.fixture(scope="module")
 def fleet(lab_kubeconfig, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fleet-lab")
+    kubectl = Kubectl(lab_kubeconfig)
     root = tmp / "reports"
     prefix = "ai-conformance-probe-fl%s" % uuid.uuid4().hex[:4]
     hosts = {host: {"k8s_ai_kubeconfig": lab_kubeconfig} for host in LAB_HOSTS}
@@ -62,7 +56,7 @@ def fleet(lab_kubeconfig, tmp_path_factory):
     common = {"verify_checks": CHECKS, "verify_fail_on_must": False, "verify_report_dir": str(root),
               "verify_probe_namespace_prefix": prefix}
     rc, out = verify_fleet(tmp, {"all": {"children": {"ai_clusters": {"hosts": hosts}}, "vars": common}}, "first")
-    first = {"rc": rc, "out": out, "namespaces_left": wait_gone(lab_kubeconfig, prefix)}
+    first = {"rc": rc, "out": out, "namespaces_left": wait_no_probe_namespaces(kubectl, prefix)}
 
     # The baseline of the second run: the first run's reports, edited. lab-east had gang_scheduling
     # Implemented (this run does not verify it: a regression); lab-west had dra_support Not Implemented
@@ -82,16 +76,7 @@ def fleet(lab_kubeconfig, tmp_path_factory):
     rc2, out2 = verify_fleet(tmp, {"all": {"children": {"ai_clusters": {"hosts": again}}, "vars": second_vars}},
                              "second")
     return {"root": str(root), "first": first, "root2": second_vars["verify_report_dir"], "rc2": rc2, "out2": out2,
-            "baseline": str(baseline), "namespaces_left": wait_gone(lab_kubeconfig, prefix)}
-
-
-def wait_gone(kubeconfig, prefix, seconds=180):
-    deadline = time.time() + seconds
-    left = probe_namespaces(kubeconfig, prefix)
-    while left and time.time() < deadline:
-        time.sleep(3)
-        left = probe_namespaces(kubeconfig, prefix)
-    return left
+            "baseline": str(baseline), "namespaces_left": wait_no_probe_namespaces(kubectl, prefix)}
 
 
 def test_the_cluster_without_access_fails_the_run_and_stops_no_other(fleet):

@@ -16,13 +16,14 @@ from verify_helpers import (
     ROOT,
     lab_cluster,
     load_results,
+    probe_namespaces,
     run_verify,
     secrets_of,
     start_verify,
+    wait_no_probe_namespaces,
     write_kubeconfig,
 )
 
-PROBE_SELECTOR = "k8s-ai-conformance/probe=true"
 CLUSTERROLE = os.path.join(ROOT, "roles", "verify", "files", "verifier-clusterrole.yaml")
 SMALL = ["dra_support", "secure_accelerator_access", "robust_controller"]
 
@@ -31,21 +32,6 @@ def unique_prefix(tag):
     """A probe namespace prefix of this test only (the lab is shared with other suites); the verifier
     ClusterRole's admission policy allows ai-conformance-probe-*, so every prefix starts with that."""
     return "ai-conformance-probe-%s%s" % (tag, uuid.uuid4().hex[:4])
-
-
-def probe_namespaces(kubectl, prefix):
-    out = kubectl.json("get", "namespaces", "-l", PROBE_SELECTOR)
-    return [n["metadata"]["name"] for n in out.get("items", [])
-            if n["metadata"]["name"].startswith(prefix + "-") and (n.get("status") or {}).get("phase") != "Terminating"]
-
-
-def wait_no_probe_namespaces(kubectl, prefix, seconds=180):
-    deadline = time.time() + seconds
-    left = probe_namespaces(kubectl, prefix)
-    while left and time.time() < deadline:
-        time.sleep(3)
-        left = probe_namespaces(kubectl, prefix)
-    return left
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
@@ -15,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 PLAYBOOK = os.path.join(ROOT, "playbooks", "verify.yml")
 LAB_INVENTORY = os.path.join(ROOT, ".lab", "inventory")
+PROBE_SELECTOR = "k8s-ai-conformance/probe=true"
 METADATA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab-metadata.yml")
 
 
@@ -80,6 +82,22 @@ def load_results(report_dir):
     assert dirs, "no report written under %s" % report_dir
     with open(os.path.join(dirs[0], "report.json")) as handle:
         return dirs[0], json.load(handle)
+
+
+def probe_namespaces(kubectl, prefix):
+    """Probe namespaces of this prefix that are not being deleted (kubectl: the integration conftest's Kubectl)."""
+    out = kubectl.json("get", "namespaces", "-l", PROBE_SELECTOR)
+    return [n["metadata"]["name"] for n in out.get("items", [])
+            if n["metadata"]["name"].startswith(prefix + "-") and (n.get("status") or {}).get("phase") != "Terminating"]
+
+
+def wait_no_probe_namespaces(kubectl, prefix, seconds=180):
+    deadline = time.time() + seconds
+    left = probe_namespaces(kubectl, prefix)
+    while left and time.time() < deadline:
+        time.sleep(3)
+        left = probe_namespaces(kubectl, prefix)
+    return left
 
 
 def write_kubeconfig(path, server, token=None, ca_data=None, insecure=False, context="probe", client=None):
