@@ -59,7 +59,8 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import co
 
 POLICY_PLUGINS = ("calico", "cilium", "antrea", "kube-router", "weave", "kube-ovn", "canal", "ovnkube", "romana",
                   "netpol", "network-policy")
-ATTEMPTS, SETTLED = 6, 3  # requests per client pod; the last SETTLED must agree
+ATTEMPTS = 6  # requests per client pod
+SETTLED = 3  # the last SETTLED must agree
 ARGUMENT_SPEC = {
     "probe_image": {"type": "str", "default": "busybox:1.36"},
 }

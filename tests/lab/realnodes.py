@@ -170,11 +170,10 @@ def build(lab):
                   os.path.join(node_bin, "dra-example-kubeletplugin"))
     for command in ("kubelet", "kube-proxy"):
         _refresh_copy(os.path.join(lab.BIN, "kube"), os.path.join(node_bin, command))
-    kube_router = os.path.join(go, "kube-router")
-    lab._go_build("kube-router", kube_router, "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
-                  os.path.join(node_bin, "kube-router"), "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/"
-                  "version.Version=%s" % observability.module_version(kube_router, "github.com/cloudnativelabs/"
-                                                                       "kube-router/v2"))
+    kube_router, router_module = os.path.join(go, "kube-router"), "github.com/cloudnativelabs/kube-router/v2"
+    lab._go_build("kube-router", kube_router, router_module + "/cmd/kube-router", os.path.join(node_bin, "kube-router"),
+                  "-s -w -X %s/pkg/version.Version=%s" % (router_module,
+                                                          observability.module_version(kube_router, router_module)))
     lab._go_build("pause", os.path.join(go, "pause"), ".", os.path.join(lab.BIN, "pause"))
     lab._go_build("coredns", os.path.join(go, "coredns"), ".", os.path.join(lab.BIN, "coredns"))
     observability.build(lab)  # Prometheus, the inference simulator, prometheus-adapter (tests/lab/observability.py)

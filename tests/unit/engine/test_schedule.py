@@ -171,7 +171,7 @@ def test_a_check_stuck_outside_a_wait_has_its_namespace_deleted_by_the_interrupt
     assert other.probe.namespace  # opened: a check that is not stuck keeps its probe
     thread = threading.Thread(target=Check("stuck", params, cluster=fake, shared=shared).run, args=(verify,))
     thread.start()
-    for _ in range(50):
+    for _attempt in range(50):
         if fake.objects("deviceclasses"):
             break
         time.sleep(0.05)

@@ -35,5 +35,5 @@ def test_orphans_are_removed_bottom_up_and_live_containers_kept(tmp_path, monkey
     fake_tree(tmp_path, monkeypatch, subprocess.CompletedProcess([], 0, LIVE + "\n", ""))
     assert realnodes.remove_container_cgroups(realnodes.orphan_cgroup_ids(), timeout=2) == []
     for controller in ("memory", "cpu"):
-        assert sorted(os.listdir(tmp_path / controller / "libpod_parent")) == ["libpod-" + LIVE,
-                                                                              "libpod-conmon-" + LIVE]
+        kept = sorted(os.listdir(tmp_path / controller / "libpod_parent"))
+        assert kept == ["libpod-" + LIVE, "libpod-conmon-" + LIVE]
