@@ -320,7 +320,8 @@ def cron_run(lab, lab_kubeconfig, kubectl, verifier_image, tmp_path_factory):
             out[run] = _run_now(kubectl, "%s-%s" % (CRON, run))
             FIGURES["cronjob mode: %s run (s)" % run] = round(time.time() - started, 1)
             out[run + "_metrics"] = _metrics(kubectl)
-        out["pods"] = _pods(kubectl, "ai-conformance", "app.kubernetes.io/component=verify")
+        out["pods"] = [p for p in _pods(kubectl, "ai-conformance", "app.kubernetes.io/component=verify")
+                       if p["metadata"]["name"].startswith(CRON + "-")]  # not the Job mode's pod, kept for its TTL
         out["files"] = _node_exec(node, "cd %s && find . -maxdepth 2 | sort" % directory).stdout.split()
         rc_again, log_again, _s = role(tmp, "cron-again", extra)
         out["again"] = (rc_again, log_again)
