@@ -208,11 +208,7 @@ class Probe:
             except ClusterError as exc:
                 self.cleanup_errors.append(str(exc))
         targets.append(self.cluster.path("v1", "namespaces", name=self.namespace))
-        for path in targets:
-            try:
-                self.cluster.delete(path)
-            except ClusterError as exc:
-                self.cleanup_errors.append(str(exc))
+        self._delete(targets)
         self.evidence.add("clean up probe objects", "DELETE (propagationPolicy=Background)",
                           response={"deleted": targets, "errors": self.cleanup_errors},
                           duration_s=time.time() - started)
@@ -221,12 +217,15 @@ class Probe:
         """From another thread, when this probe's check did not stop in time: delete its cluster-scoped objects
         and its namespace (what is in it goes with it); never raises."""
         paths = list(reversed(self.cluster_scoped)) + [self.cluster.path("v1", "namespaces", name=self.namespace)]
+        self._delete(paths)
+        return paths
+
+    def _delete(self, paths):
         for path in paths:
             try:
                 self.cluster.delete(path)
             except ClusterError as exc:
                 self.cleanup_errors.append(str(exc))
-        return paths
 
     @property
     def cluster_scoped(self):

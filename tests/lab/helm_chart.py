@@ -10,7 +10,7 @@ kubernetes.core.helm) and dra_driver's "any other DRA driver by chart" path.
   registry.k8s.io/dra-example-driver/charts/ with a SHA256SUMS.
 - the image the chart names, registry.k8s.io/dra-example-driver/dra-example-driver:v0.4.0: the lab's build of the
   same module's kubelet plugin at /usr/bin (upstream's image has its binaries there), served by the lab's registry.
-Not part of `make lab`: tests/integration/lab/test_helm_chart.py builds and serves it on demand.
+Not part of `make lab`: tests/integration/checks/test_dra_chart.py builds and serves it on demand.
 
     helm_chart.py serve    build helm, package the chart into the mirror, serve the image; print a JSON line
 """
@@ -54,9 +54,7 @@ def build_helm(lab):
 
 def package_chart(lab, mirror):
     """The chart's archive in the mirror (SHA256SUMS beside it, as the mirror's own directories have)."""
-    source = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", DRA_MODULE], cwd=DRA_GO, capture_output=True,
-                            text=True, check=True, env=dict(os.environ, GOFLAGS="-mod=mod")).stdout.strip()
-    chart_dir = os.path.join(source, "deployments", "helm", CHART)
+    chart_dir = os.path.join(observability.module_dir(DRA_GO, DRA_MODULE), "deployments", "helm", CHART)
     out = os.path.join(mirror, CHARTS_DIR)
     os.makedirs(out, exist_ok=True)
     version = dra_version().lstrip("v")
@@ -76,7 +74,7 @@ def _mirror_build():
     return module
 
 
-def image_builders(lab, realnodes):
+def image_builders(lab):
     import images  # noqa: PLC0415
 
     def plugin(out):
@@ -98,7 +96,7 @@ def main(argv):
     build_helm(lab)
     mirror = os.path.join(lab.LAB, "mirror")
     archive = package_chart(lab, mirror)
-    digest = verifier.serve(lab, realnodes, image_builders(lab, realnodes))[0]
+    digest = verifier.serve(lab, realnodes, image_builders(lab))[0]
     print(json.dumps({"helm": helm_binary(lab), "chart": archive, "chart_url": "%s/%s/%s" % (
         lab._state()["mirror_url"].rstrip("/"), CHARTS_DIR, os.path.basename(archive)),
         "image": image_ref(), "digest": digest}))

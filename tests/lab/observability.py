@@ -15,6 +15,7 @@ lab._go_build, so a warm `make lab` links nothing.
 """
 
 import os
+import subprocess
 
 import images
 
@@ -41,6 +42,16 @@ def module_version(module_dir, module):
             if module in parts and parts[0] != "replace" and parts.index(module) + 1 < len(parts):
                 return parts[parts.index(module) + 1]
     raise SystemExit("lab: %s not required in %s/go.mod" % (module, module_dir))
+
+
+def module_dir(module_dir_, module):
+    """Where the Go module cache holds the source of `module` at the version <module_dir_>/go.mod requires."""
+    env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+    found = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", module], cwd=module_dir_, env=env,
+                           capture_output=True, text=True, check=False)
+    if found.returncode != 0 or not found.stdout.strip():
+        raise SystemExit("lab: go list -m %s in %s failed: %s" % (module, module_dir_, found.stderr.strip()[-800:]))
+    return found.stdout.strip()
 
 
 def prometheus_release(module_version_text):

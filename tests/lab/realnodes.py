@@ -50,7 +50,6 @@ APT_PACKAGES = {"podman": "podman", "/usr/sbin/runc": "runc", "/usr/lib/cni/ptp"
 # A file that stops a node's NetworkPolicy enforcer (kube-router) from being restarted: tests make the lab without
 # enforcement for a control (netpol_enforcement), as a cluster whose CNI implements no NetworkPolicy is.
 NO_NETPOL_FLAG = "/run/lab-no-kube-router"
-KUBE_ROUTER_VERSION = "v2.1.0"  # tests/lab/go/kube-router/go.mod
 
 
 def node_name(index):
@@ -105,8 +104,7 @@ def _gvisor_shim_module(lab, module_dir):
     node breaks the kubelet on cgroup v1. So the copy keeps the score the shim inherits (0) instead of
     -999: the only difference from upstream. (`go build -overlay` would be smaller, but Go refuses
     overlays of files in the module cache.) On a real node the upstream shim works unchanged."""
-    env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
-    source = _run(["go", "list", "-m", "-f", "{{.Dir}}", "gvisor.dev/gvisor"], cwd=module_dir, env=env).stdout.strip()
+    source = observability.module_dir(module_dir, "gvisor.dev/gvisor")
     manager = os.path.join("pkg", "shim", "v1", "manager.go")
     with open(os.path.join(source, manager)) as handle:
         text = handle.read()
@@ -625,13 +623,17 @@ def orphan_cgroup_ids():
     if listed is None:
         return set()  # without the list of live containers nothing is known to be an orphan
     live = set(listed.stdout.split())
-    found = set()
+    return {container for _path, container in _libpod_cgroups() if container not in live}
+
+
+def _libpod_cgroups():
+    """(directory, container id) of every libpod cgroup, its conmon's included, in every v1 hierarchy."""
+    found = []
     for controller in sorted(os.listdir(CGROUP_ROOT)) if os.path.isdir(CGROUP_ROOT) else []:
         parent = os.path.join(CGROUP_ROOT, controller, "libpod_parent")
-        for entry in os.listdir(parent) if os.path.isdir(parent) else []:
-            container = entry[len("libpod-"):].replace("conmon-", "", 1)
-            if entry.startswith("libpod-") and container not in live:
-                found.add(container)
+        for entry in sorted(os.listdir(parent)) if os.path.isdir(parent) else []:
+            if entry.startswith("libpod-"):
+                found.append((os.path.join(parent, entry), entry[len("libpod-"):].replace("conmon-", "", 1)))
     return found
 
 
@@ -640,12 +642,7 @@ def remove_container_cgroups(ids, timeout=15.0):
     container's directory when the kubelet's nested tree (cgroupRoot /kubelet, the pods) is still in it. Bottom-up
     rmdir; the processes still in a cgroup are killed first. Returns the directories that stayed."""
     def ours():
-        found = []
-        for controller in sorted(os.listdir(CGROUP_ROOT)) if os.path.isdir(CGROUP_ROOT) else []:
-            parent = os.path.join(CGROUP_ROOT, controller, "libpod_parent")
-            found += [os.path.join(parent, d) for d in (os.listdir(parent) if os.path.isdir(parent) else [])
-                      if d.startswith("libpod-") and any(i in d for i in ids)]
-        return found
+        return [path for path, container in _libpod_cgroups() if container in ids]
     deadline = time.time() + timeout
     while ids and ours() and time.time() < deadline:
         for top in ours():
