@@ -65,9 +65,11 @@ def installed(built, lab_kubeconfig, kubectl):
         left = json.loads(subprocess.run([built["helm"], "list", "-n", NAMESPACE, "-o", "json", "--kubeconfig",
                                           kubectl.kubeconfig], capture_output=True, text=True, check=True).stdout)
         daemonsets = kubectl.json("get", "daemonsets", "-n", NAMESPACE)["items"]
+        slices_left = slices(kubectl)
         kubectl.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
         assert gone == 0, out_absent
         assert left == [] and daemonsets == [], (left, [d["metadata"]["name"] for d in daemonsets])
+        assert slices_left == [], [s["metadata"]["name"] for s in slices_left]
 
 
 def slices(kubectl):
