@@ -5,9 +5,10 @@ kubernetes.core.helm) and dra_driver's "any other DRA driver by chart" path.
   drive Helm 4, whose `helm list` has no --all), version stamped as upstream's release build does
   (-X helm.sh/helm/v3/internal/version.version), at .lab/bin/helm.
 - the chart: sigs.k8s.io/dra-example-driver's own chart (deployments/helm/dra-example-driver of the module the lab
-  already pins, tests/lab/go/dra) packaged by that helm with the release's version, as upstream's release job does
-  (`helm package --version 0.4.0 --app-version v0.4.0`: the tag's Chart.yaml says 0.0.0-dev), into the mirror at
-  registry.k8s.io/dra-example-driver/charts/ with a SHA256SUMS.
+  already pins, tests/lab/go/dra) packaged by that helm with the tag's version (`helm package --version 0.4.0
+  --app-version v0.4.0`: the tag's Chart.yaml says 0.0.0-dev, "set based on a Git tag when a release is published";
+  upstream's release workflow itself was not read), into the mirror at registry.k8s.io/dra-example-driver/charts/
+  (a mirror path of ours, not checked against the published chart's location) with a SHA256SUMS.
 - the image the chart names, registry.k8s.io/dra-example-driver/dra-example-driver:v0.4.0: the lab's build of the
   same module's kubelet plugin at /usr/bin (upstream's image has its binaries there), served by the lab's registry.
 Not part of `make lab`: tests/integration/checks/test_dra_chart.py builds and serves it on demand.
