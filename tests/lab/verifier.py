@@ -354,6 +354,7 @@ def serve(lab, realnodes, builders=None):
     """Build (the verifier image, or the given image builders) into .lab/images-on-demand, serve them with the
     lab's own images from its registry (a catalog of both folders) and give the nodes the mirror configuration: a
     pod naming the image pulls it from the lab's registry. The lab's next `up` serves its own images only again."""
+    os.makedirs(ON_DEMAND, exist_ok=True)  # absent on a fresh clone until the first build
     results = [build(ON_DEMAND)] if builders is None else [b(ON_DEMAND) for b in builders]
     for name in OURS:  # written into .lab/images by an earlier version of this file: no longer imported at start
         for path in (os.path.join(realnodes.image_dir(lab), name), os.path.join(realnodes.image_dir(lab),
