@@ -3,6 +3,8 @@
 import json
 import os
 import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -10,6 +12,16 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(ROOT, ".lab")
+LAB_DIR = os.path.join(ROOT, "tests", "lab")
+
+
+def run_script(script, *args, timeout=1800):
+    """tests/lab/<script> (builds, image serving); returns its last JSON line and the seconds it took."""
+    started = time.time()
+    proc = subprocess.run([sys.executable, os.path.join(LAB_DIR, script)] + list(args), cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), time.time() - started
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ Not part of `make lab`: tests/integration/checks/test_dra_chart.py builds and se
 """
 
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -89,18 +88,18 @@ def image_builders(lab):
 
 def main(argv):
     sys.path.insert(0, HERE)
-    import lab  # noqa: PLC0415
-    import realnodes  # noqa: PLC0415
     import verifier  # noqa: PLC0415
-    if argv[1:] != ["serve"]:
-        raise SystemExit(__doc__)
-    build_helm(lab)
-    mirror = os.path.join(lab.LAB, "mirror")
-    archive = package_chart(lab, mirror)
-    digest = verifier.serve(lab, realnodes, image_builders(lab))[0]
-    print(json.dumps({"helm": helm_binary(lab), "chart": archive, "chart_url": "%s/%s/%s" % (
-        lab._state()["mirror_url"].rstrip("/"), CHARTS_DIR, os.path.basename(archive)),
-        "image": image_ref(), "digest": digest}))
+    chart = {}
+
+    def build(lab):
+        build_helm(lab)
+        chart["archive"] = package_chart(lab, os.path.join(lab.LAB, "mirror"))
+
+    def describe(lab):
+        return {"helm": helm_binary(lab), "chart": chart["archive"], "chart_url": "%s/%s/%s" % (
+            lab._state()["mirror_url"].rstrip("/"), CHARTS_DIR, os.path.basename(chart["archive"])),
+            "image": image_ref()}
+    verifier.serve_command(argv, __doc__, build, image_builders, describe)
 
 
 if __name__ == "__main__":

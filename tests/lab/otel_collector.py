@@ -12,7 +12,6 @@ Not part of `make lab`: tests/integration/checks/test_otel_collector.py builds a
     otel_collector.py serve    build, serve the image from the lab's registry; print a JSON line
 """
 
-import json
 import os
 import shutil
 import sys
@@ -59,14 +58,9 @@ def image_builders(lab):
 
 def main(argv):
     sys.path.insert(0, HERE)
-    import lab  # noqa: PLC0415
-    import realnodes  # noqa: PLC0415
     import verifier  # noqa: PLC0415
-    if argv[1:] != ["serve"]:
-        raise SystemExit(__doc__)
-    build(lab)
-    digest = verifier.serve(lab, realnodes, image_builders(lab))[0]
-    print(json.dumps({"image": image_ref(), "digest": digest, "binary": binary(lab)}))
+    verifier.serve_command(argv, __doc__, build, image_builders,
+                           lambda lab: {"image": image_ref(), "binary": binary(lab)})
 
 
 if __name__ == "__main__":

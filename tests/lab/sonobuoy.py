@@ -10,7 +10,6 @@ serve it on demand (tests/integration/in_cluster).
     sonobuoy.py serve      build the binary (.lab/bin/sonobuoy, stamped) and its image, hand it to the lab's registry
 """
 
-import json
 import os
 import sys
 
@@ -60,14 +59,9 @@ def image_builders(lab):
 
 def main(argv):
     sys.path.insert(0, HERE)
-    import lab  # noqa: PLC0415
-    import realnodes  # noqa: PLC0415
     import verifier  # noqa: PLC0415
-    if argv[1:] != ["serve"]:
-        raise SystemExit(__doc__)
-    build(lab)
-    digest = verifier.serve(lab, realnodes, image_builders(lab))[0]
-    print(json.dumps({"binary": binary(lab), "image": image_ref(), "digest": digest}))
+    verifier.serve_command(argv, __doc__, build, image_builders,
+                           lambda lab: {"binary": binary(lab), "image": image_ref()})
 
 
 if __name__ == "__main__":

@@ -373,6 +373,18 @@ def serve(lab, realnodes, builders=None):
     return results
 
 
+def serve_command(argv, usage, build_binaries, image_builders, describe):
+    """`<script> serve` of a lab script whose images are built on demand: build, serve the images, print one JSON
+    line (describe(lab) plus the first image's digest)."""
+    import lab  # noqa: PLC0415
+    import realnodes  # noqa: PLC0415
+    if argv[1:] != ["serve"]:
+        raise SystemExit(usage)
+    build_binaries(lab)
+    digest = serve(lab, realnodes, image_builders(lab))[0]
+    print(json.dumps(dict(describe(lab), digest=digest)))
+
+
 def main(argv):
     if argv[1:] == ["build"]:
         out = ON_DEMAND

@@ -9,14 +9,13 @@ Needs `make lab` with real nodes."""
 
 import importlib
 import json
-import os
 import subprocess
-import sys
 import time
 
 import pytest
 
-from .test_monitoring import ROOT, run_role
+from ..conftest import run_script
+from .test_monitoring import run_role
 from .test_more_checks import part, run
 
 dra_support = importlib.import_module("ansible_collections.k8s_ai.conformance.plugins.modules.dra_support")
@@ -46,10 +45,7 @@ def role_vars(built, lab_kubeconfig, **extra):
 def built(lab):
     if not lab.get("real_nodes"):
         pytest.skip("the lab has no real nodes: the chart's kubelet plugin cannot run")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "lab", "helm_chart.py"), "serve"],
-                          capture_output=True, text=True, timeout=1800, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_script("helm_chart.py", "serve")[0]
 
 
 @pytest.fixture(scope="module")

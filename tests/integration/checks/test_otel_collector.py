@@ -6,15 +6,12 @@ is refused by the collector's OTLP receiver. A second run changes nothing; state
 the check no longer finds a collector. Needs `make lab` with real nodes."""
 
 import importlib
-import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
-from .test_monitoring import ROOT, run_role
+from ..conftest import run_script
+from .test_monitoring import run_role
 from .test_more_checks import assert_cleaned_up, part, run
 
 otel_tracing = importlib.import_module("ansible_collections.k8s_ai.conformance.plugins.modules.otel_tracing")
@@ -40,10 +37,7 @@ def role_vars(lab_kubeconfig, **extra):
 def built(lab):
     if not lab.get("real_nodes"):
         pytest.skip("the lab has no real nodes: the collector cannot run")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "lab", "otel_collector.py"), "serve"],
-                          capture_output=True, text=True, timeout=1800, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_script("otel_collector.py", "serve")[0]
 
 
 def left_behind(kubectl):

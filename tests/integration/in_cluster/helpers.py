@@ -39,15 +39,6 @@ def require_real_nodes(lab):
                     "run as pods, which kwok nodes cannot run")
 
 
-def run_script(script, *args, timeout=1800):
-    """tests/lab/<script> (builds, image serving); returns its last JSON line and the seconds it took."""
-    started = time.time()
-    proc = subprocess.run([sys.executable, os.path.join(LAB_DIR, script)] + list(args), cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), time.time() - started
-
-
 def load_all(path):
     with open(path) as handle:
         return [d for d in yaml.safe_load_all(handle) if d]

@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from ..conftest import run_script
 from .helpers import (
     CHECKS,
     CLUSTERROLE_FILE,
@@ -37,7 +38,6 @@ from .helpers import (
     report_dir_under,
     require_real_nodes,
     role,
-    run_script,
 )
 
 FIGURES = {}
