@@ -112,7 +112,7 @@ def write_image(path, ref, layers, entrypoint=None, cmd=None, env=None, workdir=
     files = [("oci-layout", _json({"imageLayoutVersion": "1.0.0"})), ("index.json", _json(index))]
     files += [("blobs/sha256/" + digest.split(":", 1)[1], data) for digest, data in sorted(blobs.items())]
     tmp = path + ".tmp"
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)  # e.g. .lab/images-on-demand on a fresh clone
     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as archive:
         for dirname in ("blobs", "blobs/sha256"):
             info = tarfile.TarInfo(dirname)

@@ -321,7 +321,6 @@ def build(out_dir):
     base = base_layer()
     deps = deps_layer()
     path = os.path.join(out_dir, "verifier.tar")
-    os.makedirs(out_dir, exist_ok=True)
     digest = images.write_image(path, ref, [CachedLayer(base), CachedLayer(deps), collection_layer(base)],
                                 entrypoint=[ENTRYPOINT], cmd=["job"], env=ENV, workdir="/tmp",
                                 user="%d:%d" % (UID, UID))
@@ -354,7 +353,6 @@ def serve(lab, realnodes, builders=None):
     """Build (the verifier image, or the given image builders) into .lab/images-on-demand, serve them with the
     lab's own images from its registry (a catalog of both folders) and give the nodes the mirror configuration: a
     pod naming the image pulls it from the lab's registry. The lab's next `up` serves its own images only again."""
-    os.makedirs(ON_DEMAND, exist_ok=True)  # absent on a fresh clone until the first build
     results = [build(ON_DEMAND)] if builders is None else [b(ON_DEMAND) for b in builders]
     for name in OURS:  # written into .lab/images by an earlier version of this file: no longer imported at start
         for path in (os.path.join(realnodes.image_dir(lab), name), os.path.join(realnodes.image_dir(lab),
