@@ -18,7 +18,7 @@ delete every probe object whose `expires` has passed without touching a concurre
 
 Fixtures, so a check module reads as its requirement:
     probe.logs(pod), probe.wait_for_log(pod, "MARK=", "what")   pod logs through the client's text API
-    command_pod(name, "sh script", image=SHELL_IMAGE, ports=[8080], labels=..., annotations=..., restart_policy=...)
+    command_pod(name, "sh script", image=SHELL_IMAGE, ports=[8080], env={...}, labels=..., restart_policy=...)
     pod_manifest(name, claims=..., requests=...)                 pause pod; both tolerate TOLERATE_ALL
     claim_manifest(name, device_class, count=None, selectors=None), claim_template_manifest(...)
     pod_unschedulable(pod, because=CLAIMS_REFUSED), denied_by_webhook(api_error)   mechanism-specific refusals
@@ -55,6 +55,7 @@ STAYS_AFTER_VERDICT = 3
 # Kueue requeues an inadmissible Workload with a backoff (1 s, 2 s, 4 s ...): two re-evaluations fit.
 STAYS_AFTER_KUEUE_VERDICT = 8
 MIN_LIFETIME = 900  # seconds a probe may live at most (raised for long timeouts)
+NAMESPACE_SETTLE = 10  # seconds a create may wait for the API server to see the probe's own new namespace
 
 
 class WaitTimeout(PartFailed):
@@ -278,7 +279,7 @@ class Probe:
         obj, path, _unused = self._prepare(obj)
         title = title or "create %s %s" % (obj["kind"], obj["metadata"].get("name") or obj["metadata"]["generateName"])
         with self.evidence.step(title, "POST " + path, request=obj) as step:
-            created = self.cluster.create(path, obj)
+            created = self._create(path, obj)
             step.response = created
         self.created.append(path + "/" + created["metadata"]["name"])
         return created
@@ -290,7 +291,7 @@ class Probe:
         action = "POST " + path + (" ?dryRun=All" if dry_run else "")
         with self.evidence.step(title, action, request=obj) as step:
             try:
-                created = self.cluster.create(path, obj, dry_run=dry_run)
+                created = self._create(path, obj, dry_run=dry_run)
             except ApiError as exc:
                 step.response = {"status": exc.status, "reason": exc.reason, "message": exc.server_message}
                 return None, exc
@@ -298,6 +299,24 @@ class Probe:
         if not dry_run:
             self.created.append(path + "/" + created["metadata"]["name"])
         return created, None
+
+    def _create(self, path, obj, dry_run=False):
+        """POST, retried while the API server still answers that OUR just-created namespace does not exist (seen
+        on the lab: a pod POST 0.14 s after the namespace's got 404 "namespaces ... not found", the next one
+        passed); any other answer, or the namespace still missing after NAMESPACE_SETTLE seconds, is raised."""
+        deadline = time.time() + NAMESPACE_SETTLE
+        while True:
+            try:
+                return self.cluster.create(path, obj, dry_run=dry_run)
+            except ApiError as exc:
+                if not (self._namespace_missing(exc) and time.time() < deadline):
+                    raise
+            self._sleep(self.poll_interval)
+
+    def _namespace_missing(self, error):
+        details = error.body.get("details") or {}
+        return (error.status == 404 and details.get("kind") == "namespaces"
+                and details.get("name") == self.namespace and self._open)
 
     def get(self, obj):
         """Fresh copy of an object (None when gone)."""
@@ -505,10 +524,11 @@ def on_nodes(pod, nodes):
 
 
 def command_pod(name, command, image=SHELL_IMAGE, ports=None, labels=None, annotations=None, requests=None,
-                claims=None, restart_policy="Never", runtime_class=None, tolerate_all=True):
+                claims=None, restart_policy="Never", runtime_class=None, tolerate_all=True, env=None):
     """A probe pod running a command: a string is a shell script (sh -c), a list the exact argv. ports:
     [8080] or [{"name": "metrics", "containerPort": 8080}]; requests default cpu 10m, memory 16Mi; claims as
-    in pod_manifest. Tolerates every taint (tolerate_all) so it can land on accelerator nodes."""
+    in pod_manifest; env: {name: value} (data for the script, so it needs no shell quoting). Tolerates every
+    taint (tolerate_all) so it can land on accelerator nodes."""
     labels = dict(labels or {}, **{LABEL_RUNS_COMMAND: "true"})
     pod = pod_manifest(name, claims=claims, labels=labels, tolerate_all=tolerate_all, image=image,
                        requests={"cpu": "10m", "memory": "16Mi"} if requests is None else requests)
@@ -516,6 +536,8 @@ def command_pod(name, command, image=SHELL_IMAGE, ports=None, labels=None, annot
     container["command"] = ["sh", "-c", command] if isinstance(command, str) else list(command)
     if ports:
         container["ports"] = [p if isinstance(p, dict) else {"containerPort": int(p)} for p in ports]
+    if env:
+        container["env"] = [{"name": key, "value": str(value)} for key, value in sorted(env.items())]
     pod["spec"]["restartPolicy"] = restart_policy
     pod["spec"]["terminationGracePeriodSeconds"] = 1
     if annotations:

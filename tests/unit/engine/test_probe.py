@@ -330,3 +330,60 @@ def test_on_nodes_uses_one_single_valued_term_per_node():
     one = pr.on_nodes(pr.pod_manifest("y"), "n3")["spec"]["affinity"]["nodeAffinity"]
     assert one["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchFields"][0][
         "values"] == ["n3"]
+
+
+def namespace_not_found(name):
+    return (404, {"kind": "Status", "reason": "NotFound", "message": 'namespaces "%s" not found' % name,
+                  "details": {"name": name, "kind": "namespaces"}})
+
+
+def fail_first_posts(cluster, path, answer, times):
+    """The API server answers `answer` to the first `times` POSTs under `path`, then serves them."""
+    cluster.fail[("POST", path)] = answer
+    send, posts = cluster._send, []
+
+    def flaky(method, url_path, headers, body):
+        if method == "POST" and url_path.startswith(path):
+            posts.append(url_path)
+            if len(posts) > times:
+                cluster.fail.pop(("POST", path), None)
+        return send(method, url_path, headers, body)
+    cluster._send = flaky
+    return posts
+
+
+def test_create_waits_for_the_api_server_to_see_the_probes_new_namespace():
+    cluster = FakeCluster()
+    with pr.Probe(cluster, "cluster_autoscaling", Evidence(), timeout=5, poll_interval=0.01) as probe:
+        path = "/api/v1/namespaces/%s/pods" % probe.namespace
+        posts = fail_first_posts(cluster, path, namespace_not_found(probe.namespace), times=2)
+        pod = probe.create(pr.pod_manifest("p"))
+        assert pod["metadata"]["namespace"] == probe.namespace and len(posts) == 3
+        created, error = probe.try_create(pr.pod_manifest("q"))
+        assert created and error is None
+
+
+@pytest.mark.parametrize("answer", [
+    namespace_not_found("someone-elses"),                                      # not our namespace
+    (404, {"kind": "Status", "reason": "NotFound", "message": "the server could not find the requested resource"}),
+])
+def test_other_not_found_answers_are_not_retried(answer):
+    cluster = FakeCluster()
+    with pr.Probe(cluster, "cluster_autoscaling", Evidence(), timeout=5, poll_interval=0.01) as probe:
+        posts = fail_first_posts(cluster, "/api/v1/namespaces/%s/pods" % probe.namespace, answer, times=5)
+        with pytest.raises(pr.ApiError):
+            probe.create(pr.pod_manifest("p"))
+        assert len(posts) == 1
+        created, error = probe.try_create(pr.pod_manifest("q"))
+        assert created is None and error.status == 404 and len(posts) == 2
+
+
+def test_a_namespace_that_never_appears_is_an_error_after_the_settle_time(monkeypatch):
+    monkeypatch.setattr(pr, "NAMESPACE_SETTLE", 0.05)
+    cluster = FakeCluster()
+    with pr.Probe(cluster, "cluster_autoscaling", Evidence(), timeout=5, poll_interval=0.01) as probe:
+        posts = fail_first_posts(cluster, "/api/v1/namespaces/%s/pods" % probe.namespace,
+                                 namespace_not_found(probe.namespace), times=10 ** 6)
+        with pytest.raises(pr.ApiError) as raised:
+            probe.create(pr.pod_manifest("p"))
+        assert raised.value.status == 404 and len(posts) >= 2
