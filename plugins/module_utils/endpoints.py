@@ -9,6 +9,7 @@ An Endpoint is either a URL reachable from the controller (given by the user) or
     ep = endpoint(url=check.params.get("prometheus_url"), service=check.params.get("prometheus_service"),
                   option="prometheus_service")           # URL wins; "ns/name:port" -> service proxy
     ep = Endpoint.service("monitoring", "prometheus", 9090)   # .../namespaces/monitoring/services/prometheus:9090/proxy
+    ep.in_cluster                                         # http://prometheus.monitoring.svc:9090 (from a pod)
     ep = Endpoint.pod("gpu-operator", "dcgm-exporter-x", 9400, "/metrics")
     text = ep.get_text(cluster, "/metrics", accept="text/plain")      # EndpointError unless 2xx
     data = ep.get_json(cluster, "/api/v1/query", query={"query": "up"})
@@ -73,14 +74,16 @@ def pod_proxy_path(namespace, name, port, path=""):
 class Endpoint:
     """A URL (reached from the controller) or an API-server proxy path (reached through the cluster client)."""
 
-    def __init__(self, base, description=None):
+    def __init__(self, base, description=None, in_cluster=None):
         self.base = str(base).rstrip("/") if str(base).startswith(("http://", "https://")) else str(base)
         self.description = description or self.base
+        self.in_cluster = in_cluster  # the URL a pod uses (Service DNS name), None for a controller URL
 
     @classmethod
     def service(cls, namespace, name, port, path="", scheme=None):
         return cls(service_proxy_path(namespace, name, port, path, scheme),
-                   "service %s/%s:%s" % (namespace, name, port))
+                   "service %s/%s:%s" % (namespace, name, port),
+                   in_cluster="%s://%s.%s.svc:%s%s" % (scheme or "http", name, namespace, port, path or ""))
 
     @classmethod
     def pod(cls, namespace, name, port, path=""):

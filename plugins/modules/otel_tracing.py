@@ -15,7 +15,9 @@ description:
     I(otlp_url) override discovery.
   - Static (optional) - the operator's Instrumentation API (auto-instrumentation) is served.
   - Positive - a trace (one span) sent as OTLP/HTTP JSON to C(/v1/traces) is accepted (HTTP 200, no rejected spans).
-  - Negative - a malformed OTLP payload is rejected (HTTP 4xx).
+    By default a probe pod sends it to the collector Service's cluster DNS name, as an instrumented AI service
+    would (I(send_from=pod)); with I(send_from=controller) or I(otlp_url) it is sent from the controller.
+  - Negative - a malformed OTLP payload, sent the same way, is rejected (HTTP 4xx).
   - Whether the trace reaches a tracing backend depends on the collector's pipeline and is not verified.
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
@@ -26,8 +28,21 @@ options:
     description: C(namespace/name:port) of the collector's OTLP/HTTP Service port. Default - discovered.
     type: str
   otlp_url:
-    description: OTLP/HTTP base URL reachable from the controller (e.g. C(http://otel.example:4318)).
+    description:
+      - OTLP/HTTP base URL reachable from the controller (e.g. C(http://otel.example:4318)).
+      - The payloads are then sent from the controller, whatever I(send_from) says.
     type: str
+  send_from:
+    description:
+      - C(pod) - a probe pod (I(probe_image)) posts to the collector Service's cluster DNS name.
+      - C(controller) - the controller posts through the API server's service proxy.
+    type: str
+    choices: [pod, controller]
+    default: pod
+  probe_image:
+    description: Image of the sender pod (needs C(sh), C(timeout), C(grep), C(tr), C(head) and busybox C(wget) with C(-S)).
+    type: str
+    default: busybox:1.36
 """
 
 EXAMPLES = r"""
@@ -51,17 +66,28 @@ result:
 """
 
 import binascii  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import time  # noqa: E402
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints import Endpoint, endpoint  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import SHELL_IMAGE, command_pod  # noqa: E402
 
 OTEL_APIS = ("opentelemetry.io/v1beta1", "opentelemetry.io/v1alpha1")
 ARGUMENT_SPEC = {
     "otlp_service": {"type": "str"},
     "otlp_url": {"type": "str"},
+    "send_from": {"type": "str", "choices": ["pod", "controller"], "default": "pod"},
+    "probe_image": {"type": "str", "default": SHELL_IMAGE},
 }
+# One POST of $PAYLOAD to $OTLP_URL; -S puts the status line on stderr for success and error alike. The markers
+# are joined by the shell, so nothing but the script's output looks like a result.
+SENDER = ("timeout 10 wget -S -q -O /tmp/answer --header 'Content-Type: application/json' "
+          "--post-data \"$PAYLOAD\" \"$OTLP_URL\" 2>/tmp/headers; echo EXIT\"=$?\"; "
+          "echo ANSWER\"=$(cat /tmp/answer /tmp/headers 2>/dev/null | tr '\\n' ' ' | head -c 600)\"; "
+          "echo SENT\"=done\"")
 
 
 def verify(check):
@@ -89,9 +115,33 @@ def trace_payload():
             "endTimeUnixNano": str(now)}]}]}]}
 
 
-def post(check, body):
-    """(HTTP status, answer) of a POST to /v1/traces; EndpointError (could not run) when it cannot be reached."""
-    return check.facts["otlp"].post_json(check.cluster, "/v1/traces", body)
+def send(check, probe, name, title, body):
+    """(HTTP status, answer) of one POST of `body` to /v1/traces, from a probe pod (status None: the collector
+    could not be reached from it) or from the controller (EndpointError, could not run, when unreachable)."""
+    otlp = check.facts["otlp"]
+    if check.params["send_from"] == "controller" or not otlp.in_cluster:
+        with check.evidence.step(title, "POST %s" % otlp.location("/v1/traces"), request=body) as step:
+            status, answer = otlp.post_json(check.cluster, "/v1/traces", body)
+            step.response = {"status": status, "body": answer}
+        return status, answer
+    url = otlp.in_cluster + "/v1/traces"
+    pod = probe.create(command_pod(name, SENDER, image=check.params["probe_image"],
+                                   env={"OTLP_URL": url, "PAYLOAD": json.dumps(body)}))
+    status, answer = wget_answer(probe.wait_for_log(pod, "SENT=done", "the sender pod posted its payload"))
+    check.evidence.add(title, "POST %s from pod %s" % (url, pod["metadata"]["name"]), request=body,
+                       response={"status": status, "body": answer})
+    return status, answer
+
+
+def wget_answer(log):
+    """(last HTTP status busybox wget -S saw or None, the answer: decoded JSON when it is JSON) of SENDER's log."""
+    text = (re.findall(r"^ANSWER=(.*)$", log, re.M) or [""])[-1].strip()
+    codes = re.findall(r"HTTP/\d(?:\.\d)? (\d{3})", text)
+    body = text.split("  HTTP/")[0].strip()
+    try:
+        return (int(codes[-1]) if codes else None), json.loads(body)
+    except ValueError:
+        return (int(codes[-1]) if codes else None), text
 
 
 def collector_found(check):
@@ -126,27 +176,29 @@ def instrumentation_served(check):
 
 def trace_accepted(check, probe):
     check.require(check.facts.get("otlp"), "no OTLP endpoint")
-    body = trace_payload()
-    with check.evidence.step("export one span over OTLP/HTTP", "POST %s" % check.facts["otlp"].location("/v1/traces"),
-                             request=body) as step:
-        status, answer = post(check, body)
-        step.response = {"status": status, "body": answer}
+    status, answer = send(check, probe, "send-span", "export one span over OTLP/HTTP", trace_payload())
+    check.require(status is not None, "the collector could not be reached from a pod: %s" % str(answer)[:300])
     check.require(status == 200, "collector answered HTTP %s: %s" % (status, str(answer)[:200]))
     rejected = ((answer if isinstance(answer, dict) else {}).get("partialSuccess") or {}).get("rejectedSpans")
     check.require(not rejected or str(rejected) == "0", "collector rejected %s span(s)" % rejected)
     check.facts["accepted"] = True
-    return "span accepted (HTTP 200)"
+    return "span accepted (HTTP 200)%s" % sent_how(check)
 
 
 def malformed_rejected(check, probe):
     check.require(check.facts.get("accepted"), "not meaningful: the collector did not accept a valid trace")
-    body = {"resourceSpans": "ai-conformance: not an OTLP list"}
-    with check.evidence.step("export a malformed payload", "POST %s" % check.facts["otlp"].location("/v1/traces"),
-                             request=body) as step:
-        status, answer = post(check, body)
-        step.response = {"status": status, "body": answer}
-    check.require(400 <= status < 500, "malformed payload answered HTTP %s" % status)
-    return "malformed payload rejected (HTTP %s)" % status
+    status, answer = send(check, probe, "send-malformed", "export a malformed payload",
+                          {"resourceSpans": "ai-conformance: not an OTLP list"})
+    check.require(status is not None and 400 <= status < 500, "malformed payload answered HTTP %s: %s"
+                  % (status, str(answer)[:200]))
+    return "malformed payload rejected (HTTP %s)%s" % (status, sent_how(check))
+
+
+def sent_how(check):
+    otlp = check.facts["otlp"]
+    if check.params["send_from"] == "controller" or not otlp.in_cluster:
+        return " from the controller"
+    return " from a probe pod to %s" % otlp.in_cluster
 
 
 def main():

@@ -1,7 +1,8 @@
 """otel_collector's manifests mode and the otel_tracing check against a real collector on the lab's real nodes: the
 role runs the collector (tests/lab/otel_collector.py: the upstream collector modules at chart 0.170.0's appVersion,
 under otel/opentelemetry-collector-k8s) from its own objects, no Helm; otel_tracing finds its Service, a span it
-sends is accepted and reaches the collector's pipeline (the debug exporter logs its trace id), a malformed payload
+sends - from a probe pod to the Service's cluster DNS name, and from the controller through the API server's proxy -
+is accepted and reaches the collector's pipeline (the debug exporter logs its trace id), a malformed payload
 is refused by the collector's OTLP receiver. A second run changes nothing; state absent removes everything, and then
 the check no longer finds a collector. Needs `make lab` with real nodes."""
 
@@ -86,13 +87,9 @@ def test_the_role_runs_the_collector_from_its_own_manifests(installed, built, ku
     print("\notel_collector role (manifests): %s s" % installed["seconds"])
 
 
-def test_a_span_of_otel_tracing_reaches_the_collector(installed, lab_kubeconfig, kubectl):
-    assert installed["code"] == 0, installed["out"]
-    result = run(otel_tracing, lab_kubeconfig)  # the collector's Service is discovered, not named
-    assert result["status"] == "Implemented" and result["verified"], result["parts"]
-    assert "%s/%s:4318" % (NAMESPACE, RELEASE) in part(result, "collector with an OTLP/HTTP endpoint")["detail"]
-    assert part(result, "accepted by the collector")["outcome"] == "passed", result["parts"]
-    assert part(result, "malformed OTLP payload is rejected")["outcome"] == "passed", result["parts"]
+def span_reaches_the_pipeline(result, kubectl):
+    """The trace id of the span the check sent appears in the collector's log (debug exporter): exported by the
+    pipeline, not only answered 200."""
     sent = [e for e in result["evidence"] if e["title"] == "export one span over OTLP/HTTP"]
     trace_id = sent[0]["request"]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"]
     pod = collector_pods(kubectl)[0]["metadata"]["name"]
@@ -100,7 +97,30 @@ def test_a_span_of_otel_tracing_reaches_the_collector(installed, lab_kubeconfig,
     while trace_id not in logs and time.time() < deadline:
         time.sleep(2)
         logs = kubectl.run("logs", "-n", NAMESPACE, pod, check=False).stdout
-    assert trace_id in logs, logs[-3000:]  # exported by the pipeline, not only answered 200
+    assert trace_id in logs, logs[-3000:]
+    return sent[0]
+
+
+@pytest.mark.parametrize("send_from", ["pod", "controller"])
+def test_a_span_of_otel_tracing_reaches_the_collector(installed, lab_kubeconfig, kubectl, send_from):
+    """pod (the default): a probe pod on a real node posts to the Service's cluster DNS name, as an instrumented
+    service would (cluster DNS, kube-proxy, the collector); controller: through the API server's service proxy."""
+    assert installed["code"] == 0, installed["out"]
+    # the collector's Service is discovered, not named
+    result = run(otel_tracing, lab_kubeconfig, send_from=send_from, command_node_selector=REAL)
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert "%s/%s:4318" % (NAMESPACE, RELEASE) in part(result, "collector with an OTLP/HTTP endpoint")["detail"]
+    accepted = part(result, "accepted by the collector")
+    assert accepted["outcome"] == "passed", result["parts"]
+    refused = part(result, "malformed OTLP payload is rejected")
+    assert refused["outcome"] == "passed" and "HTTP 400" in refused["detail"], result["parts"]
+    sent = span_reaches_the_pipeline(result, kubectl)
+    if send_from == "pod":
+        address = "http://%s.%s.svc:4318" % (RELEASE, NAMESPACE)
+        assert "from a probe pod to " + address in accepted["detail"], accepted
+        assert sent["action"].startswith("POST %s/v1/traces from pod send-span" % address), sent["action"]
+    else:
+        assert "from the controller" in accepted["detail"] and "/proxy/v1/traces" in sent["action"], sent
     assert_cleaned_up(kubectl, result)
 
 
@@ -114,7 +134,7 @@ def test_without_the_collector_otel_tracing_finds_none(installed, lab_kubeconfig
     gone, _counts, out = run_role("otel_collector", role_vars(lab_kubeconfig, otel_collector_state="absent"))
     assert gone == 0, out
     assert left_behind(kubectl) == []
-    result = run(otel_tracing, lab_kubeconfig)
+    result = run(otel_tracing, lab_kubeconfig, command_node_selector=REAL)
     assert result["status"] != "Implemented", result["parts"]
     assert part(result, "collector with an OTLP/HTTP endpoint")["outcome"] != "passed", result["parts"]
     assert part(result, "accepted by the collector")["outcome"] != "passed", result["parts"]

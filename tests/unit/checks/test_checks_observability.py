@@ -1,7 +1,14 @@
 """accelerator_metrics, ai_service_metrics, otel_tracing, fault_detection: verdicts on a fake API."""
 
 import json
+import os
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
+
+import pytest
 
 from checkfake import Fake, detail, gpu_slice, node, now_iso, outcome, run
 
@@ -212,13 +219,86 @@ def otel_cluster(reject_malformed=True):
     return fake
 
 
-def test_otel_tracing_accepts_spans_and_rejects_garbage():
-    result = run(otel_tracing, otel_cluster())
+def test_otel_tracing_from_the_controller_accepts_spans_and_rejects_garbage():
+    result = run(otel_tracing, otel_cluster(), send_from="controller")
     assert result["status"] == "Implemented" and result["verified"], result["parts"]
-    result = run(otel_tracing, otel_cluster(reject_malformed=False))
+    assert "from the controller" in detail(result, "accepted by the collector")
+    result = run(otel_tracing, otel_cluster(reject_malformed=False), send_from="controller")
     assert outcome(result, "malformed") == "failed" and result["status"] == "Partially Implemented"
     result = run(otel_tracing, Fake())
     assert result["status"] == "Not Implemented" and outcome(result, "collector with an OTLP") == "failed"
+
+
+def sender_log(status, answer="", reachable=True):
+    """The log of otel_tracing's sender pod as busybox wget -S leaves it (status line on stderr, body in a file)."""
+    if not reachable:
+        return "EXIT=1\nANSWER=wget: bad address 'otel-collector.observability.svc:4318'\nSENT=done\n"
+    headers = "  HTTP/1.1 %d %s   Content-Type: application/json   Date: Fri, 04 Dec 2026 19:00:00 GMT " % (
+        status, "OK" if status == 200 else "Bad Request")
+    error = "" if status == 200 else "wget: server returned error: HTTP/1.1 %d Bad Request " % status
+    return "EXIT=%d\nANSWER=%s%s%s\nSENT=done\n" % (0 if status == 200 else 1, answer, headers, error)
+
+
+def otel_pods_cluster(reject_malformed=True, reachable=True):
+    """Sender pods log what the collector answered to the PAYLOAD in their env (read back from the fake store)."""
+    fake = otel_cluster(reject_malformed)
+
+    def log(method, path, query, body):
+        if not path.endswith("/log"):
+            return None
+        namespace, name = path.split("/")[4], path.split("/")[6]
+        pod = [o for o in fake.objects("pods") if o["metadata"]["name"] == name and
+               o["metadata"]["namespace"] == namespace][0]
+        env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+        assert env["OTLP_URL"] == "http://otel-collector.observability.svc:4318/v1/traces"
+        valid = isinstance(json.loads(env["PAYLOAD"]).get("resourceSpans"), list)
+        if valid or not reject_malformed:
+            return 200, sender_log(200, '{"partialSuccess":{}}', reachable)
+        return 200, sender_log(400, reachable=reachable)
+    fake.route("GET", "/api/v1/namespaces/", log)
+    return fake
+
+
+def test_otel_tracing_sends_from_a_probe_pod_to_the_services_cluster_address():
+    fake = otel_pods_cluster()
+    result = run(otel_tracing, fake)
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    assert "from a probe pod to http://otel-collector.observability.svc:4318" in detail(result, "accepted by")
+    assert "HTTP 400" in detail(result, "malformed")
+    assert not [path for method, path in fake.log if method == "POST" and "/proxy/" in path]  # never the proxy
+    sent = [e for e in result["evidence"] if e["title"] == "export one span over OTLP/HTTP"]
+    assert sent[0]["response"] == {"status": 200, "body": {"partialSuccess": {}}}
+    assert sent[0]["request"]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"]
+
+
+def test_otel_tracing_from_a_pod_fails_when_the_pod_cannot_reach_or_the_collector_accepts_garbage():
+    result = run(otel_tracing, otel_pods_cluster(reachable=False))
+    assert outcome(result, "accepted by") == "failed" and "could not be reached from a pod" in detail(result, "accep")
+    assert outcome(result, "malformed") == "failed" and result["status"] == "Not Implemented"
+    result = run(otel_tracing, otel_pods_cluster(reject_malformed=False))
+    assert outcome(result, "malformed") == "failed" and "HTTP 200" in detail(result, "malformed")
+    assert result["status"] == "Partially Implemented"
+
+
+def test_otel_tracing_sender_pod_that_never_logs_could_not_run():
+    fake = otel_cluster()
+    fake.route("GET", "/api/v1/namespaces/", lambda m, p, q, b: (200, "") if p.endswith("/log") else None)
+    result = run(otel_tracing, fake)
+    assert outcome(result, "accepted by") == "error" and result["verified"] is False
+    assert result["status"] != "Implemented"
+
+
+@pytest.mark.parametrize("log,status,answer", [
+    (sender_log(200, '{"partialSuccess":{}}'), 200, {"partialSuccess": {}}),
+    (sender_log(400), 400, None),
+    (sender_log(0, reachable=False), None, None),
+    ("EXIT=143\nANSWER=\nSENT=done\n", None, ""),  # timeout killed wget: nothing answered
+])
+def test_wget_answer_reads_the_status_line_and_body(log, status, answer):
+    got_status, got_answer = otel_tracing.wget_answer(log)
+    assert got_status == status
+    if answer is not None:
+        assert got_answer == answer
 
 
 # ---- fault_detection ----------------------------------------------------------------------------
@@ -243,3 +323,47 @@ def test_fault_detection_verdicts():
     result = run(fault_detection, fault_cluster())
     assert result["behavioural"] is False and "faults are not injected" in result["static_only"]
     assert "static-only requirement" in result["notes"]
+
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+class Collector(BaseHTTPRequestHandler):
+    """Answers as an OTLP/HTTP receiver does: 200 {"partialSuccess":{}} to a span list, 400 to anything else."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        ok = isinstance(body.get("resourceSpans"), list) and self.headers["Content-Type"] == "application/json"
+        answer = json.dumps({"partialSuccess": {}} if ok else {"code": 3, "message": "bad"}).encode()
+        self.send_response(200 if ok else 400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox-static not installed (the lab installs it)")
+@pytest.mark.parametrize("payload,status", [
+    (otel_tracing.trace_payload(), 200), ({"resourceSpans": "not a list"}, 400), (None, None)])
+def test_the_sender_script_under_real_busybox(tmp_path, payload, status):
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d/v1/traces" % (server.server_port if payload is not None else 1)
+        script = otel_tracing.SENDER.replace("/tmp/", str(tmp_path) + "/")
+        applets = tmp_path / "bin"  # as in the lab's busybox image: every applet a link to busybox
+        applets.mkdir()
+        for applet in ("sh", "timeout", "wget", "cat", "tr", "head", "echo"):
+            os.symlink(BUSYBOX, str(applets / applet))
+        env = {"PATH": str(applets), "OTLP_URL": url, "PAYLOAD": json.dumps(payload or {})}
+        log = subprocess.run([BUSYBOX, "sh", "-c", script], env=env, capture_output=True, text=True,
+                             timeout=30).stdout
+    finally:
+        server.shutdown()
+    got_status, answer = otel_tracing.wget_answer(log)
+    assert "SENT=done" in log and got_status == status, log
+    if status == 200:
+        assert answer == {"partialSuccess": {}}, log
