@@ -40,7 +40,7 @@ options:
     choices: [pod, controller]
     default: pod
   probe_image:
-    description: Image of the sender pod (needs C(sh), C(timeout), C(grep), C(tr), C(head) and busybox C(wget) with C(-S)).
+    description: Image of the sender pods (C(sh), C(timeout), C(cat), C(tr), C(head), busybox C(wget) with C(-S)).
     type: str
     default: busybox:1.36
 """
