@@ -599,6 +599,12 @@ def write_inventory(state):
         inventory["all"]["children"]["accelerator_nodes"]["hosts"] = {
             name: {"ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3"}
             for name in state["real_nodes"]}
+        # The OpenTelemetry collector (the lab's build, tests/lab/otel_collector.py) from the role's own objects,
+        # on a real node; that build has no prometheus receiver, so the role scrapes nothing here.
+        inventory["all"]["vars"].update({"otel_collector_enabled": True, "otel_collector_install": "manifests",
+                                         "otel_collector_node_selector": {realnodes.REAL_LABEL: "true"},
+                                         "otel_collector_scrape_annotated_pods": False,
+                                         "otel_collector_accelerator_exporter_pod_labels": {}})
         # Envoy Gateway with a real Envoy on the real nodes (tests/lab/gateway.py): site.yml installs it.
         import gateway  # noqa: PLC0415  (tests/lab/gateway.py)
         inventory["all"]["vars"].update(gateway.inventory_vars(realnodes.REAL_LABEL))

@@ -21,6 +21,7 @@ import gateway
 import images
 import metrics_standin
 import observability
+import otel_collector
 import registry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -177,6 +178,7 @@ def build(lab):
     observability.build(lab)  # Prometheus, the inference simulator, prometheus-adapter (tests/lab/observability.py)
     metrics_standin.build(lab)  # OUR accelerator metrics stand-in with DCGM's names (tests/lab/metrics_standin.py)
     gateway.build(lab)  # Envoy Gateway and upstream's Envoy (tests/lab/gateway.py)
+    otel_collector.build(lab)  # the collector site.yml's otel_collector runs (tests/lab/otel_collector.py)
     build_images(lab)
 
 
@@ -209,7 +211,8 @@ def extra_images(lab):
         return lambda out: images.binary_image(os.path.join(out, name + ".tar"), ref, os.path.join(lab.BIN, name),
                                                "manager", user="65532:65532")
     return ([image(name, ref) for name, ref in controllers.items()] + observability.image_builders(lab)
-            + metrics_standin.image_builders(lab) + [lambda out: gateway.write_images(lab, out)])
+            + metrics_standin.image_builders(lab) + [lambda out: gateway.write_images(lab, out)]
+            + otel_collector.image_builders(lab))
 
 
 def image_dir(lab):
