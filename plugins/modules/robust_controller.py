@@ -7,18 +7,21 @@ from __future__ import absolute_import, division, print_function
 
 DOCUMENTATION = r"""
 module: robust_controller
-short_description: Prove an AI operator with CRDs and a validating webhook works (JobSet, Kueue)
+short_description: Prove an AI operator with CRDs and a validating webhook works (JobSet, Kueue, KubeRay)
 description:
   - "Checklist id C(robust_controller) (MUST): a complex AI operator with a CRD runs, its webhooks are operational
     and its custom resources are reconciled."
-  - For each operator found (JobSet, then Kueue; or those named in I(operators)) - static part - its CRDs are
-    Established, a ValidatingWebhookConfiguration serves its API group and the webhook's backing pods are Ready
-    (or the webhook is served from outside the cluster, which is noted).
+  - For each operator found (JobSet, then Kueue, then KubeRay; or those named in I(operators)) - static part - its
+    CRDs are Established, a ValidatingWebhookConfiguration serves its API group and the webhook's backing pods are Ready
+    (or the webhook is served from outside the cluster, which is noted). Kueue's webhooks for the kinds it queues
+    (JobSets, RayClusters) do not count as the operator's own.
   - Positive case - a valid custom resource is accepted and reconciled (a JobSet gets its child Jobs; a probe
-    ClusterQueue with a probe ResourceFlavor becomes Active).
+    ClusterQueue with a probe ResourceFlavor becomes Active; a RayCluster gets its head Pod and head Service from
+    KubeRay).
   - Negative case - a custom resource that passes the CRD schema but breaks the operator's own rules is REJECTED by
     the operator's admission webhook (the error must come from the webhook, not schema validation). Sent with
-    C(dryRun=All), so nothing is stored even if it were accepted.
+    C(dryRun=All), so nothing is stored even if it were accepted. KubeRay's - a RayCluster with two worker groups
+    of the same name (its webhook requires unique names; the CRD schema does not).
   - One fully working operator satisfies the requirement - its parts are the required ones; the parts of the other
     operators are reported as optional evidence (when none works completely, the first operator's are required).
 version_added: 0.1.0
@@ -30,8 +33,14 @@ options:
     description: Operators to probe, in order of preference (the first one present is required).
     type: list
     elements: str
-    choices: [jobset, kueue]
-    default: [jobset, kueue]
+    choices: [jobset, kueue, kuberay]
+    default: [jobset, kueue, kuberay]
+  ray_image:
+    description:
+      - Image of the probe RayCluster's head container. The operator's reconciliation (its head Pod and Service) is
+        the proof, not Ray running, so a small image that is already on the nodes will do.
+    type: str
+    default: registry.k8s.io/pause:3.10
 """
 
 EXAMPLES = r"""
@@ -39,6 +48,11 @@ EXAMPLES = r"""
   k8s_ai.conformance.robust_controller:
     kubeconfig: "{{ kubeconfig }}"
     operators: [jobset]
+
+- name: Verify KubeRay (roles/kuberay) as the AI operator
+  k8s_ai.conformance.robust_controller:
+    kubeconfig: "{{ kubeconfig }}"
+    operators: [kuberay]
 """
 
 RETURN = r"""
@@ -57,6 +71,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import ( 
 )
 
 JOBSET = "jobset.x-k8s.io/v1alpha2"
+KUEUE_GROUP = "kueue.x-k8s.io"
 
 
 def jobset(name, replicas=2, target=None):
@@ -123,11 +138,41 @@ def expect_webhook_rejection(check, probe, obj, what):
     return "rejected by the webhook (HTTP %s): %s" % (error.status, message[:300])
 
 
+RAY = "ray.io/v1"
+
+
+def ray_cluster(check, name, worker_groups=()):
+    head = pod_manifest("ray-head", image=check.params["ray_image"])["spec"]
+    spec = {"headGroupSpec": {"rayStartParams": {}, "template": {"spec": head}}}
+    if worker_groups:
+        worker = pod_manifest("ray-worker", image=check.params["ray_image"])["spec"]
+        spec["workerGroupSpecs"] = [{"groupName": group, "replicas": 0, "minReplicas": 0, "maxReplicas": 1,
+                                     "rayStartParams": {}, "template": {"spec": worker}} for group in worker_groups]
+    return {"apiVersion": RAY, "kind": "RayCluster", "metadata": {"name": name}, "spec": spec}
+
+
+def ray_reconciled(check, probe):
+    probe.also_clean("v1", "Pod")  # the operator makes them (owned by the RayCluster, deleted with it too)
+    probe.create(ray_cluster(check, "valid"))
+    selector = "ray.io/cluster=valid,ray.io/node-type=head"
+    pods = probe.wait_until(lambda: probe.list("v1", "Pod", selector), bool, "RayCluster valid's head Pod created")
+    services = probe.wait_until(lambda: probe.list("v1", "Service", "ray.io/cluster=valid"), bool,
+                                "RayCluster valid's head Service created")
+    return "RayCluster valid accepted; the operator created head Pod %s and Service %s" % (
+        pods[0]["metadata"]["name"], services[0]["metadata"]["name"])
+
+
+def ray_rejected(check, probe):
+    return expect_webhook_rejection(check, probe, ray_cluster(check, "invalid", worker_groups=("workers", "workers")),
+                                    "RayCluster with two worker groups named workers")
+
+
 OPERATORS = {
     # name: (API group, CRDs, positive part, negative part)
     "jobset": ("jobset.x-k8s.io", ["jobsets.jobset.x-k8s.io"], jobset_reconciled, jobset_rejected),
     "kueue": ("kueue.x-k8s.io", ["clusterqueues.kueue.x-k8s.io", "resourceflavors.kueue.x-k8s.io"],
               kueue_reconciled, kueue_rejected),
+    "kuberay": ("ray.io", ["rayclusters.ray.io"], ray_reconciled, ray_rejected),
 }
 
 
@@ -160,12 +205,22 @@ def operators_installed(check):
     return "installed: %s" % ", ".join(present)
 
 
+def covers(config, group):
+    return any(group in (rule.get("apiGroups") or []) for hook in config.get("webhooks") or []
+               for rule in hook.get("rules") or [])
+
+
 def webhook_ready(check, group):
     configs = check.list("list ValidatingWebhookConfigurations",
                          "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")
-    hooks = [(cfg["metadata"]["name"], hook) for cfg in configs for hook in cfg.get("webhooks") or []
-             if any(group in (rule.get("apiGroups") or []) for rule in hook.get("rules") or [])]
-    check.require(hooks, "no ValidatingWebhookConfiguration covers API group %s" % group)
+    # Kueue registers webhooks for the kinds it queues (JobSets, RayClusters ... under the operators' own webhook
+    # names): those are Kueue's, not the operator's, so a configuration that also covers Kueue's group is skipped.
+    own = [cfg for cfg in configs if group == KUEUE_GROUP or not covers(cfg, KUEUE_GROUP)]
+    hooks = [(cfg["metadata"]["name"], hook) for cfg in own for hook in cfg.get("webhooks") or []
+             if covers({"webhooks": [hook]}, group)]
+    others = sorted(cfg["metadata"]["name"] for cfg in configs if cfg not in own and covers(cfg, group))
+    check.require(hooks, "no ValidatingWebhookConfiguration of the operator covers API group %s%s" % (
+        group, " (only Kueue's for the kinds it queues: %s)" % ", ".join(others) if others else ""))
     notes = []
     for cfg_name, hook in hooks[:1]:
         service = (hook.get("clientConfig") or {}).get("service")
@@ -192,8 +247,9 @@ def webhook_ready(check, group):
 
 
 ARGUMENT_SPEC = {
-    "operators": {"type": "list", "elements": "str", "choices": ["jobset", "kueue"],
-                  "default": ["jobset", "kueue"]}}
+    "operators": {"type": "list", "elements": "str", "choices": ["jobset", "kueue", "kuberay"],
+                  "default": ["jobset", "kueue", "kuberay"]},
+    "ray_image": {"type": "str", "default": "registry.k8s.io/pause:3.10"}}
 
 
 def main():

@@ -120,7 +120,7 @@ def test_robust_controller_without_operators_runs_nothing_else():
     cluster.discovery["apiextensions.k8s.io/v1"] = [("customresourcedefinitions", "CustomResourceDefinition", False)]
     result = run(robust_controller, cluster)
     assert result["status"] == "Not Implemented" and len(result["parts"]) == 1
-    assert "none of jobset, kueue is installed" in result["parts"][0]["detail"]
+    assert "none of jobset, kueue, kuberay is installed" in result["parts"][0]["detail"]
 
 
 def test_secure_access_probes_the_node_with_most_free_devices():
