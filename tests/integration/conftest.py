@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 
@@ -22,6 +23,15 @@ def run_script(script, *args, timeout=1800):
                           capture_output=True, text=True, timeout=timeout, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]), time.time() - started
+
+
+def image_ids(tar):
+    """The ids a container of this lab image can report as its imageID: the manifest digest when its node pulled it
+    from the lab's registry, the config digest (CRI's image id) when the node imported it at start."""
+    with tarfile.open(tar) as layout:
+        manifest_digest = json.load(layout.extractfile("index.json"))["manifests"][0]["digest"]
+        manifest = json.load(layout.extractfile("blobs/sha256/" + manifest_digest.split(":", 1)[1]))
+    return manifest_digest, manifest["config"]["digest"]
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from ..conftest import ROOT, run_script
+from ..conftest import LAB, ROOT, image_ids, run_script
 from .test_monitoring import run_role
 from .test_more_checks import assert_cleaned_up, part, run
 
@@ -75,7 +75,9 @@ def test_the_role_runs_the_operator_with_its_webhook(installed, built, kubectl):
     assert installed["code"] == 0, installed["out"]
     pods = [p for p in operator_pods(kubectl) if p["status"].get("phase") == "Running"]
     assert len(pods) == 1 and pods[0]["spec"]["nodeName"].startswith("real-node-"), pods
-    assert pods[0]["status"]["containerStatuses"][0]["imageID"].endswith(built["digest"])  # the lab's build
+    ids = image_ids(os.path.join(LAB, "images-on-demand", "kuberay-operator.tar"))
+    assert built["digest"] == ids[0]
+    assert pods[0]["status"]["containerStatuses"][0]["imageID"].endswith(ids), ids  # the lab's build
     for crd in ("rayclusters.ray.io", "rayjobs.ray.io", "rayservices.ray.io"):
         assert kubectl.json("get", "crd", crd)["status"]["acceptedNames"]["kind"].startswith("Ray")
     hook = kubectl.json("get", "validatingwebhookconfiguration", NAMESPACE + "-kuberay-validating-webhook")

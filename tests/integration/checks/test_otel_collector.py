@@ -7,11 +7,12 @@ is refused by the collector's OTLP receiver. A second run changes nothing; state
 the check no longer finds a collector. Needs `make lab` with real nodes."""
 
 import importlib
+import os
 import time
 
 import pytest
 
-from ..conftest import run_script
+from ..conftest import LAB, image_ids, run_script
 from .test_monitoring import run_role
 from .test_more_checks import assert_cleaned_up, part, run
 
@@ -79,7 +80,9 @@ def test_the_role_runs_the_collector_from_its_own_manifests(installed, built, ku
     pods = [p for p in collector_pods(kubectl) if p["status"].get("phase") == "Running"]
     assert len(pods) == 1 and pods[0]["spec"]["nodeName"].startswith("real-node-"), pods
     assert "docker.io/" + pods[0]["spec"]["containers"][0]["image"] == built["image"]  # the short name the role sets
-    assert pods[0]["status"]["containerStatuses"][0]["imageID"].endswith(built["digest"])  # the lab's build
+    ids = image_ids(os.path.join(LAB, "images-on-demand", "otel-collector.tar"))
+    assert built["digest"] == ids[0]
+    assert pods[0]["status"]["containerStatuses"][0]["imageID"].endswith(ids), ids  # the lab's build
     ready = [c for c in pods[0]["status"]["conditions"] if c["type"] == "Ready"]
     assert ready and ready[0]["status"] == "True", pods[0]["status"]  # through the health_check extension
     ports = {p["name"]: p["port"] for p in kubectl.json("get", "service", RELEASE, "-n", NAMESPACE)["spec"]["ports"]}
