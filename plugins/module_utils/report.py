@@ -44,10 +44,11 @@ except ImportError as exc:  # pragma: no cover - modules check HAS_YAML
     YAML_IMPORT_ERROR = str(exc)
 
 try:
-    from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, validate
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import catalog, results, validate
 except ImportError:  # pragma: no cover - direct use from a checkout
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import catalog  # type: ignore[no-redef]
+    import results  # type: ignore[no-redef]
     import validate  # type: ignore[no-redef]
 
 TOOL = "k8s_ai.conformance"
@@ -241,10 +242,24 @@ class Report:
         rows = []
         for item in catalog.whitepaper():
             res = self.results[item["check"]]
-            rows.append(dict(item, status=res["status"], verified=res["verified"], summary=res["summary"],
-                             support=catalog.support_level(res["status"]),
-                             evidence=self.evidence_path(item["check"])))
+            status, verified, summary = res["status"], res["verified"], res["summary"]
+            prefix = catalog.WHITEPAPER_PARTS.get(item["id"])
+            if prefix and status != "N/A":
+                status, verified, summary = self.judged_on(res, prefix)
+            rows.append(dict(item, status=status, verified=verified, summary=summary,
+                             support=catalog.support_level(status), evidence=self.evidence_path(item["check"])))
         return rows
+
+    @staticmethod
+    def judged_on(res, prefix):
+        """(status, verified, summary) of a check's parts named `prefix...` alone, each counted as required."""
+        parts = [dict(p, required=True) for p in res["parts"] if p["name"].startswith(prefix)]
+        if not parts:
+            return "Not Implemented", res["verified"], "%s: no %s part ran (%s)" % (
+                res["check"], prefix.rstrip(": "), res["summary"])
+        status, verified = results.decide(parts)
+        return status, verified, "%s, %s parts: %s (%d/%d passed)" % (
+            res["check"], prefix.rstrip(": "), status, sum(p["outcome"] == "passed" for p in parts), len(parts))
 
     @staticmethod
     def product_notes(res):
