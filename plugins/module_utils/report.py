@@ -244,7 +244,7 @@ class Report:
             res = self.results[item["check"]]
             status, verified, summary = res["status"], res["verified"], res["summary"]
             prefix = catalog.WHITEPAPER_PARTS.get(item["id"])
-            if prefix and status != "N/A":
+            if prefix and status != results.NOT_APPLICABLE:
                 status, verified, summary = self.judged_on(res, prefix)
             rows.append(dict(item, status=status, verified=verified, summary=summary,
                              support=catalog.support_level(status), evidence=self.evidence_path(item["check"])))
@@ -255,11 +255,11 @@ class Report:
         """(status, verified, summary) of a check's parts named `prefix...` alone, each counted as required."""
         parts = [dict(p, required=True) for p in res["parts"] if p["name"].startswith(prefix)]
         if not parts:
-            return "Not Implemented", res["verified"], "%s: no %s part ran (%s)" % (
+            return results.NOT_IMPLEMENTED, res["verified"], "%s: no %s part ran (%s)" % (
                 res["check"], prefix.rstrip(": "), res["summary"])
         status, verified = results.decide(parts)
         return status, verified, "%s, %s parts: %s (%d/%d passed)" % (
-            res["check"], prefix.rstrip(": "), status, sum(p["outcome"] == "passed" for p in parts), len(parts))
+            res["check"], prefix.rstrip(": "), status, sum(p["outcome"] == results.PASSED for p in parts), len(parts))
 
     @staticmethod
     def product_notes(res):

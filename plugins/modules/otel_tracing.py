@@ -119,7 +119,7 @@ def send(check, probe, name, title, body):
     """(HTTP status, answer) of one POST of `body` to /v1/traces, from a probe pod (status None: the collector
     could not be reached from it) or from the controller (EndpointError, could not run, when unreachable)."""
     otlp = check.facts["otlp"]
-    if check.params["send_from"] == "controller" or not otlp.in_cluster:
+    if not from_pod(check):
         with check.evidence.step(title, "POST %s" % otlp.location("/v1/traces"), request=body) as step:
             status, answer = otlp.post_json(check.cluster, "/v1/traces", body)
             step.response = {"status": status, "body": answer}
@@ -133,15 +133,20 @@ def send(check, probe, name, title, body):
     return status, answer
 
 
+def from_pod(check):
+    """Whether the payloads go from a probe pod: asked for, and the endpoint is a Service a pod can address."""
+    return check.params["send_from"] == "pod" and bool(check.facts["otlp"].in_cluster)
+
+
 def wget_answer(log):
     """(last HTTP status busybox wget -S saw or None, the answer: decoded JSON when it is JSON) of SENDER's log."""
     text = (re.findall(r"^ANSWER=(.*)$", log, re.M) or [""])[-1].strip()
     codes = re.findall(r"HTTP/\d(?:\.\d)? (\d{3})", text)
-    body = text.split("  HTTP/")[0].strip()
+    status = int(codes[-1]) if codes else None
     try:
-        return (int(codes[-1]) if codes else None), json.loads(body)
+        return status, json.loads(text.split("  HTTP/")[0].strip())
     except ValueError:
-        return (int(codes[-1]) if codes else None), text
+        return status, text
 
 
 def collector_found(check):
@@ -195,10 +200,7 @@ def malformed_rejected(check, probe):
 
 
 def sent_how(check):
-    otlp = check.facts["otlp"]
-    if check.params["send_from"] == "controller" or not otlp.in_cluster:
-        return " from the controller"
-    return " from a probe pod to %s" % otlp.in_cluster
+    return " from a probe pod to %s" % check.facts["otlp"].in_cluster if from_pod(check) else " from the controller"
 
 
 def main():
