@@ -25,6 +25,13 @@ def run_script(script, *args, timeout=1800):
     return json.loads(proc.stdout.strip().splitlines()[-1]), time.time() - started
 
 
+def serve_for_real_nodes(lab, script, why):
+    """Build and serve a lab script's on-demand images (`<script> serve`); skip, saying why, without real nodes."""
+    if not lab.get("real_nodes"):
+        pytest.skip("the lab has no real nodes: %s" % why)
+    return run_script(script, "serve")[0]
+
+
 def image_ids(tar):
     """The ids a container of this lab image can report as its imageID: the manifest digest when its node pulled it
     from the lab's registry, the config digest (CRI's image id) when the node imported it at start."""

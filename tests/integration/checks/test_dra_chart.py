@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ..conftest import run_script
+from ..conftest import serve_for_real_nodes
 from .test_monitoring import run_role
 from .test_more_checks import part, run
 
@@ -43,9 +43,7 @@ def role_vars(built, lab_kubeconfig, **extra):
 
 @pytest.fixture(scope="module")
 def built(lab):
-    if not lab.get("real_nodes"):
-        pytest.skip("the lab has no real nodes: the chart's kubelet plugin cannot run")
-    return run_script("helm_chart.py", "serve")[0]
+    return serve_for_real_nodes(lab, "helm_chart.py", "the chart's kubelet plugin cannot run")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from ..conftest import LAB, ROOT, image_ids, run_script
+from ..conftest import LAB, ROOT, image_ids, serve_for_real_nodes
 from .test_monitoring import run_role
 from .test_more_checks import assert_cleaned_up, part, run
 
@@ -36,9 +36,7 @@ def role_vars(built, lab_kubeconfig, **extra):
 
 @pytest.fixture(scope="module")
 def built(lab):
-    if not lab.get("real_nodes"):
-        pytest.skip("the lab has no real nodes: the operator cannot run")
-    return run_script("kuberay.py", "serve")[0]
+    return serve_for_real_nodes(lab, "kuberay.py", "the operator cannot run")
 
 
 def operator_pods(kubectl):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ..conftest import LAB, image_ids, run_script
+from ..conftest import LAB, image_ids, serve_for_real_nodes
 from .test_monitoring import run_role
 from .test_more_checks import assert_cleaned_up, part, run
 
@@ -37,9 +37,7 @@ def role_vars(lab_kubeconfig, **extra):
 
 @pytest.fixture(scope="module")
 def built(lab):
-    if not lab.get("real_nodes"):
-        pytest.skip("the lab has no real nodes: the collector cannot run")
-    return run_script("otel_collector.py", "serve")[0]
+    return serve_for_real_nodes(lab, "otel_collector.py", "the collector cannot run")
 
 
 def left_behind(kubectl):
