@@ -15,13 +15,15 @@ description:
     GatewayClass is Accepted.
   - Positive - an HTTPRoute whose backendRef is an InferencePool (model server pods selected by label, an endpoint
     picker reference) is Accepted by a Gateway with ResolvedRefs=True - the gateway implementation routes to
-    InferencePools.
+    InferencePools. A gateway that answers C(InvalidKind) does not know the kind, so the part fails at once.
   - Negative - an HTTPRoute to an InferencePool that does not exist gets ResolvedRefs=False with reason
     C(BackendNotFound) - the implementation looked the pool up. A gateway that does not know InferencePools at
     all answers C(InvalidKind) for every pool, missing or not, so that reason fails the case.
-  - Optional - with I(inference_url) and I(model), an OpenAI-style completion request through the inference
-    gateway is answered. Model-aware routing decisions (e.g. KV-cache aware) need a real endpoint picker and
-    model servers and are otherwise not verified (said in the notes).
+  - Optional - with I(model) and I(inference_url) (or I(inference_service)), an OpenAI-style completion request
+    through the inference gateway (or an endpoint picker's own proxy) is answered. It says nothing about a Gateway
+    routing to InferencePools, so it never makes the requirement Implemented alone. Model-aware routing decisions
+    (e.g. KV-cache aware) need a real endpoint picker and model servers and are otherwise not verified (said in
+    the notes).
 version_added: "0.1.0"
 author: k8s_ai.conformance developers (@k8s-ai-conformance)
 extends_documentation_fragment:
@@ -32,6 +34,11 @@ options:
     type: str
   inference_url:
     description: URL of an OpenAI-compatible endpoint behind the inference gateway (e.g. C(http://gw/v1/completions)).
+    type: str
+  inference_service:
+    description:
+      - C(namespace/name:port) of a Service in front of the inference gateway or endpoint picker, reached through the
+        API server's service proxy; the request goes to C(/v1/completions) there. I(inference_url) wins.
     type: str
   model:
     description: Model name sent in the optional request.
@@ -58,7 +65,7 @@ result:
 """
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.check import run_check  # noqa: E402
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints import Endpoint  # noqa: E402
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.endpoints import endpoint  # noqa: E402
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probe import (  # noqa: E402
     PROBE_IMAGE,
     command_pod,
@@ -71,6 +78,7 @@ POOL_APIS = ("inference.networking.k8s.io/v1", "inference.networking.x-k8s.io/v1
 ARGUMENT_SPEC = {
     "gateway_class": {"type": "str"},
     "inference_url": {"type": "str"},
+    "inference_service": {"type": "str"},
     "model": {"type": "str"},
 }
 
@@ -156,8 +164,11 @@ def pool_route_resolved(check, probe):
     pool = probe.create(pool_manifest(check.facts["pool_api"], "pool", "model-server"))
     route = route_to_pool(check, probe, "to-pool", pool["metadata"]["name"], "pool.ai-conformance.test")
     name = check.facts["gateway"]["metadata"]["name"]
-    route = probe.wait_for(route, lambda r: route_condition(r, name, "Accepted") and route_condition(
-        r, name, "ResolvedRefs"), "HTTPRoute to the InferencePool Accepted and ResolvedRefs")
+    route = probe.wait_for(route, lambda r: route_condition(r, name, "Accepted") and (route_condition(
+        r, name, "ResolvedRefs") or route_reason(r, name, "ResolvedRefs") == "InvalidKind"),
+        "HTTPRoute to the InferencePool Accepted and ResolvedRefs (or refused as an unknown kind)")
+    check.require(route_condition(route, name, "ResolvedRefs"), "ResolvedRefs=False (InvalidKind): the gateway "
+                  "implementation of GatewayClass %s does not route to InferencePools" % check.facts["gateway_class"])
     pool = probe.get(pool) or pool
     pool_parents = [(p.get("parentRef") or {}).get("name") for p in (pool.get("status") or {}).get("parents") or []
                     if has_condition({"status": p}, "Accepted")]
@@ -180,16 +191,19 @@ def missing_pool_unresolved(check, probe):
 
 
 def inference_answered(check, probe):
-    url, model = check.params.get("inference_url"), check.params.get("model")
-    if not (url and model):
-        check.skip("not run: set inference_url and model to send a request through the gateway")
-    status, answer = Endpoint(url).post_json(check.cluster, "", {"model": model, "prompt": "Say hello",
-                                                                 "max_tokens": 8}, timeout=60)
-    check.record("inference request", "POST " + url, request={"model": model}, response={"status": status,
+    model = check.params.get("model")
+    ep = endpoint(url=check.params.get("inference_url"), service=check.params.get("inference_service"),
+                  option="inference_service")
+    if not (ep and model):
+        check.skip("not run: set model and inference_url (or inference_service) to send a request through the gateway")
+    path = "" if ep.is_url else "/v1/completions"
+    body = {"model": model, "prompt": "Say hello", "max_tokens": 8}
+    status, answer = ep.post_json(check.cluster, path, body, timeout=60)
+    check.record("inference request", "POST " + ep.location(path), request=body, response={"status": status,
                                                                                          "answer": answer})
     check.require(status == 200 and isinstance(answer, dict) and answer.get("choices"),
                   "HTTP %s, answer has no choices: %s" % (status, str(answer)[:200]))
-    return "model %s answered through %s" % (answer.get("model") or model, url)
+    return "model %s answered through %s" % (answer.get("model") or model, ep.location(path))
 
 
 def main():

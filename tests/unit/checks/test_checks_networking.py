@@ -188,6 +188,33 @@ def test_advanced_inference_ingress_negative_needs_the_pool_lookup():
     assert result["status"] == "Partially Implemented"
 
 
+def test_a_gateway_without_inference_pool_support_is_not_implemented_even_when_a_picker_answers():
+    """Envoy Gateway's answer to every InferencePool backendRef is InvalidKind: the positive part fails at once (no
+    wait for a ResolvedRefs=True that never comes), and an answer from an endpoint picker's own proxy (optional,
+    inference_service) does not make the requirement Implemented."""
+    fake = gaie_cluster(missing_reason="InvalidKind")
+    resolve = fake.on_get
+
+    def invalid_kind_for_every_pool(obj):
+        obj = resolve(obj)
+        if obj.get("kind") == "HTTPRoute":
+            obj["status"]["parents"][0]["conditions"][1].update(status="False", reason="InvalidKind")
+        return obj
+    fake.on_get = invalid_kind_for_every_pool
+    asked = []
+
+    def completions(method, path, query, body):
+        asked.append(body)
+        return 200, {"model": body["model"], "choices": [{"text": "hello"}]}
+    fake.route("POST", "/api/v1/namespaces/picker/services/picker-epp:8081/proxy/v1/completions", completions)
+    result = run(advanced_inference_ingress, fake, model="m", inference_service="picker/picker-epp:8081")
+    assert outcome(result, "resolved by a Gateway") == "failed"
+    assert "does not route to InferencePools" in detail(result, "resolved by a Gateway")
+    assert outcome(result, "inference request") == "passed" and asked == [
+        {"model": "m", "prompt": "Say hello", "max_tokens": 8}]
+    assert result["status"] == "Not Implemented", result["parts"]
+
+
 # ---- high_performance_networking / multi_nic ---------------------------------------------------
 def test_no_network_devices_is_na_with_reason():
     fake = Fake()
