@@ -5,17 +5,25 @@ the lab is converged again as the demo leaves it (KubeRay off). Kueue and JobSet
 lab` installs them and its tests rely on them): their absent path is not run here. Not here: accelerator_metrics
 (DCGM's chart needs a GPU; the lab runs its own stand-in exporter), dra_driver's chart install (the lab runs the DRA
 example driver itself; its chart path: test_dra_chart.py), gVisor (molecule `nodes`). Needs `make lab` with real
-nodes."""
+nodes. While KubeRay runs, robust_controller proves it under the verifier's least-privilege ClusterRole (a token of
+its ServiceAccount, writes only in ai-conformance-probe-* namespaces)."""
 
+import importlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import uuid
 
 import pytest
+import yaml
 
 from ..conftest import LAB, ROOT, serve_for_real_nodes
+from .test_more_checks import assert_cleaned_up, run
+
+robust_controller = importlib.import_module("ansible_collections.k8s_ai.conformance.plugins.modules.robust_controller")
+CLUSTERROLE = os.path.join(ROOT, "roles", "verify", "files", "verifier-clusterrole.yaml")
 
 REAL_LABEL = "lab.k8s-ai-conformance.io/real-node"
 KUBERAY = {"kuberay_enabled": True, "kuberay_node_selector": {REAL_LABEL: "true"}, "kuberay_wait_timeout": 240}
@@ -101,6 +109,30 @@ def test_every_workload_is_available_with_real_running_pods(converged, kubectl):
                 statuses = pod["status"].get("containerStatuses") or []
                 assert statuses and all(s["ready"] and s.get("imageID") and s.get("containerID")
                                         for s in statuses), (name, statuses)
+
+
+def test_robust_controller_proves_kuberay_under_the_least_privilege_clusterrole(converged, kubectl, lab_kubeconfig,
+                                                                               tmp_path):
+    with open(CLUSTERROLE) as handle:
+        kubectl.run("apply", "-f", "-", input=handle.read())
+    token = kubectl.run("-n", "ai-conformance", "create", "token", "ai-conformance-verifier",
+                        "--duration=1h").stdout.strip()
+    with open(lab_kubeconfig) as handle:
+        cluster = dict(yaml.safe_load(handle)["clusters"][0]["cluster"])  # server and CA only: not the admin's keys
+    kubeconfig = tmp_path / "verifier.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "verifier",
+        "clusters": [{"name": "lab", "cluster": cluster}], "users": [{"name": "verifier", "user": {"token": token}}],
+        "contexts": [{"name": "verifier", "context": {"cluster": "lab", "user": "verifier"}}]}))
+    result = run(robust_controller, str(kubeconfig), operators=["kuberay"], timeout=120,
+                 probe_namespace_prefix="ai-conformance-probe-lp%s" % uuid.uuid4().hex[:4])
+    assert result["status"] == "Implemented" and result["verified"], result["parts"]
+    for part in result["parts"]:
+        detail = str(part.get("detail", ""))
+        assert not ("cannot" in detail and "system:serviceaccount:ai-conformance" in detail), part  # no RBAC denial
+        assert "ai-conformance-verifier-probe-scope" not in detail, part  # nor the probe-scope policy's
+    assert token not in json.dumps(result)
+    assert_cleaned_up(kubectl, result)
 
 
 def test_a_second_run_and_check_mode_change_nothing(converged):
