@@ -600,11 +600,13 @@ def write_inventory(state):
             name: {"ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3"}
             for name in state["real_nodes"]}
         # The OpenTelemetry collector (the lab's build, tests/lab/otel_collector.py) from the role's own objects,
-        # on a real node; that build has no prometheus receiver, so the role scrapes nothing here.
+        # on a real node: OTLP in, annotated pods scraped, and the lab's accelerator metrics stand-in as the
+        # accelerator exporter (its series carry the consumer's pod labels, as DCGM's do).
         inventory["all"]["vars"].update({"otel_collector_enabled": True, "otel_collector_install": "manifests",
                                          "otel_collector_node_selector": {realnodes.REAL_LABEL: "true"},
-                                         "otel_collector_scrape_annotated_pods": False,
-                                         "otel_collector_accelerator_exporter_pod_labels": {}})
+                                         "otel_collector_scrape_annotated_pods": True,
+                                         "otel_collector_accelerator_exporter_pod_labels": {
+                                             "app.kubernetes.io/name": metrics_standin.NAME}})
         # Envoy Gateway with a real Envoy on the real nodes (tests/lab/gateway.py): site.yml installs it.
         import gateway  # noqa: PLC0415  (tests/lab/gateway.py)
         inventory["all"]["vars"].update(gateway.inventory_vars(realnodes.REAL_LABEL))

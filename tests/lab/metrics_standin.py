@@ -65,7 +65,11 @@ def objects(lab):
             "apiVersion": "apps/v1", "kind": "DaemonSet",
             "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
             "spec": {"selector": {"matchLabels": labels}, "template": {
-                "metadata": {"labels": labels},
+                # annotated as the accelerator_metrics role annotates DCGM's pods (podAnnotations), for scrapers
+                # that discover pods (otel_collector's accelerator-exporters job)
+                "metadata": {"labels": labels, "annotations": {"prometheus.io/scrape": "true",
+                                                               "prometheus.io/port": str(PORT),
+                                                               "prometheus.io/path": "/metrics"}},
                 "spec": {"serviceAccountName": NAME, "nodeSelector": {lab.realnodes.REAL_LABEL: "true"},
                          "containers": [container]}}}}),
         (ns + "/services/" + NAME, {

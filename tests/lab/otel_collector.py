@@ -1,14 +1,15 @@
 """The OpenTelemetry collector on the lab, for otel_collector's manifests mode and the otel_tracing check.
 
 - the binary: tests/lab/go/otelcol, a distribution of the upstream collector modules at one release (0.158.0, chart
-  0.170.0's appVersion) with the components the role's config uses when it scrapes nothing: the otlp receiver,
-  memory_limiter and batch, the debug exporter, the health_check extension. Upstream's otelcol-k8s has many more
-  (the prometheus receiver among them): a config naming one of those does not start here.
+  0.170.0's appVersion) with the components the role's config uses: the otlp and prometheus receivers (the latter
+  from collector-contrib at the same release, with its kubernetes_sd discovery), memory_limiter and batch, the debug
+  exporter, the health_check extension. Upstream's otelcol-k8s has many more: a config naming one of those does not
+  start here.
 - the image, under the name the role runs, docker.io/otel/opentelemetry-collector-k8s:<release>: as upstream's
   distributions/otelcol-k8s/Dockerfile lays it out (the binary at /otelcol-k8s, CA certificates, user 10001,
   ENTRYPOINT /otelcol-k8s, CMD --config /etc/otelcol-k8s/config.yaml; upstream's default config.yaml is not in it).
 Built by `make lab` with real nodes (tests/lab/realnodes.py; the lab's inventory turns site.yml's otel_collector on,
-manifests mode, scraping off); `serve` builds and serves it on its own (tests/integration/checks/test_otel_collector.py;
+manifests mode, scraping annotated pods and the lab's accelerator metrics stand-in); `serve` builds and serves it on its own (tests/integration/checks/test_otel_collector.py;
 the build is deterministic, so the image is the one the lab serves).
 
     otel_collector.py serve    build, serve the image from the lab's registry; print a JSON line

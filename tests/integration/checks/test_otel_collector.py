@@ -8,6 +8,7 @@ the check no longer finds a collector. Needs `make lab` with real nodes."""
 
 import importlib
 import os
+import re
 import time
 
 import pytest
@@ -17,19 +18,25 @@ from .test_monitoring import run_role
 from .test_more_checks import assert_cleaned_up, part, run
 
 otel_tracing = importlib.import_module("ansible_collections.k8s_ai.conformance.plugins.modules.otel_tracing")
+inference = importlib.import_module("ansible_collections.k8s_ai.conformance.plugins.module_utils.inference")
+probe = importlib.import_module("ansible_collections.k8s_ai.conformance.plugins.module_utils.probe")
 
 REAL = {"lab.k8s-ai-conformance.io/real-node": "true"}
 NAMESPACE = "it-otel"
 RELEASE = "it-otel-collector"
 LOG_WAIT = 60  # seconds for the debug exporter to log a span (batch sends every 200 ms)
+SCRAPE_WAIT = 120  # seconds for a new pod to be discovered and scraped (5 s interval) and its samples logged
+STANDIN = "accelerator-metrics-standin"  # tests/lab/metrics_standin.py: DCGM's metric and label names, no GPU
+DRA_DEVICE_CLASS = "gpu.example.com"  # the real nodes' DRA driver (tests/lab/realnodes.py)
 
 
 def role_vars(lab_kubeconfig, **extra):
     out = {"otel_collector_kubeconfig": lab_kubeconfig, "otel_collector_install": "manifests",
            "otel_collector_namespace": NAMESPACE, "otel_collector_release_name": RELEASE,
            "otel_collector_node_selector": REAL, "otel_collector_wait_timeout": 240,
-           # the lab's collector has no prometheus receiver (tests/lab/otel_collector.py)
-           "otel_collector_scrape_annotated_pods": False, "otel_collector_accelerator_exporter_pod_labels": {},
+           # annotated pods, and the lab's accelerator metrics stand-in as the accelerator exporter
+           "otel_collector_scrape_annotated_pods": True, "otel_collector_scrape_interval": "5s",
+           "otel_collector_accelerator_exporter_pod_labels": {"app.kubernetes.io/name": STANDIN},
            "otel_collector_exporters": {"debug": {"verbosity": "detailed"}}}
     out.update(extra)
     return out
@@ -125,9 +132,87 @@ def test_a_span_of_otel_tracing_reaches_the_collector(installed, lab_kubeconfig,
     assert_cleaned_up(kubectl, result)
 
 
+def data_points(logs, metric):
+    """The data points the debug exporter (verbosity detailed) logged for `metric`: each {attribute: value}, with
+    the sample under "value"."""
+    points = []
+    for block in logs.split("Metric #")[1:]:
+        if "-> Name: %s\n" % metric not in block:
+            continue
+        for chunk in block.split("DataPoints #")[1:]:
+            point = dict(re.findall(r"-> ([\w.:]+): \w+\((.*)\)", chunk))
+            value = re.search(r"Value: ([\d.eE+-]+)", chunk)
+            point["value"] = float(value.group(1)) if value else None
+            points.append(point)
+    return points
+
+
+def wait_for_point(kubectl, metric, pod_name):
+    """The first data point of `metric` whose pod attribute names `pod_name`, from the collector's recent log."""
+    collector = [p["metadata"]["name"] for p in collector_pods(kubectl) if p["status"].get("phase") == "Running"
+                 and not p["metadata"].get("deletionTimestamp")][0]
+    deadline, seen = time.time() + SCRAPE_WAIT, []
+    while time.time() < deadline:
+        logs = kubectl.run("logs", "-n", NAMESPACE, collector, "--since=20s", check=False).stdout
+        seen = data_points(logs, metric)
+        found = [p for p in seen if p.get("pod") == pod_name]
+        if found:
+            return found[0]
+        time.sleep(3)
+    raise AssertionError("no %s for pod %s in the collector's log; last points: %s" % (metric, pod_name, seen[:5]))
+
+
+def test_the_collector_scrapes_annotated_pods_and_attributes_gpu_series_to_their_consumer(installed, kubectl):
+    """The prometheus receiver's two jobs on real pods. kubernetes-pods: an annotated simulator's vLLM gauge carries
+    its own pod/namespace. accelerator-exporters (honor_labels, the exporter's identity in exporter_pod): the stand-in
+    labels a device's series with the pod that holds it, as DCGM does, and that pod/namespace is what the collector
+    keeps. The control (below) is the configuration this replaced."""
+    assert installed["code"] == 0, installed["out"]
+    gpu_workloads(kubectl)
+    served = wait_for_point(kubectl, "vllm:num_requests_running", "scraped-sim")
+    assert served.get("namespace") == NAMESPACE and served.get("model_name") == "scrape-model", served
+    used = wait_for_point(kubectl, "DCGM_FI_DEV_GPU_UTIL", "gpu-consumer")
+    assert used.get("namespace") == NAMESPACE and used["value"] == 100, used
+    assert used.get("exporter_pod", "").startswith(STANDIN + "-"), used
+    assert "exported_pod" not in used and "exported_namespace" not in used, used
+
+
+def gpu_workloads(kubectl):
+    """An annotated simulator and a pod holding a device of the real nodes' DRA driver, Ready (kept for the module:
+    the namespace goes at its end)."""
+    server = inference.inference_pod("scraped-sim", "scrape-model", annotations=inference.SCRAPE_ANNOTATIONS)
+    server["spec"]["nodeSelector"] = dict(REAL)
+    claim = probe.claim_manifest("gpu", DRA_DEVICE_CLASS)
+    consumer = probe.pod_manifest("gpu-consumer", claims={"gpu": {"resourceClaimName": "gpu"}})
+    consumer["spec"]["nodeSelector"] = dict(REAL)
+    kubectl.apply([server, claim, consumer], namespace=NAMESPACE)
+    kubectl.run("wait", "--for=condition=Ready", "-n", NAMESPACE, "--timeout=120s", "pod/scraped-sim",
+                "pod/gpu-consumer")
+
+
 def test_a_second_run_changes_nothing(installed, lab_kubeconfig):
     again, counts, out = run_role("otel_collector", role_vars(lab_kubeconfig))
     assert again == 0 and counts.get("changed") == "0", out
+
+
+def test_the_control_scraping_the_exporter_as_any_pod_misattributes_its_series(installed, lab_kubeconfig, kubectl):
+    """The control: without the accelerator-exporters job (no exporter labels), the stand-in is scraped as any
+    annotated pod - target labels pod/namespace are the exporter's, the consumer is pushed to exported_pod. This is
+    the attribution the role's job prevents, so the assertions above can fail."""
+    code, _counts, out = run_role("otel_collector", role_vars(lab_kubeconfig,
+                                                              otel_collector_accelerator_exporter_pod_labels={}))
+    assert code == 0, out
+    kubectl.run("rollout", "status", "-n", NAMESPACE, "deployment/" + RELEASE, "--timeout=120s")
+    gpu_workloads(kubectl)
+    deadline, found = time.time() + SCRAPE_WAIT, []
+    while not found and time.time() < deadline:
+        collector = [p["metadata"]["name"] for p in collector_pods(kubectl) if p["status"].get("phase") == "Running"
+                     and not p["metadata"].get("deletionTimestamp")][0]
+        logs = kubectl.run("logs", "-n", NAMESPACE, collector, "--since=20s", check=False).stdout
+        found = [p for p in data_points(logs, "DCGM_FI_DEV_GPU_UTIL") if p.get("exported_pod") == "gpu-consumer"]
+        time.sleep(3)
+    assert found, "the consumer never showed as exported_pod"
+    assert found[0].get("pod", "").startswith(STANDIN + "-"), found[0]  # attributed to the exporter
 
 
 def test_without_the_collector_otel_tracing_finds_none(installed, lab_kubeconfig, kubectl):

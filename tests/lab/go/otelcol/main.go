@@ -1,14 +1,15 @@
 // The lab's OpenTelemetry collector distribution: the components the otel_collector role's configuration uses
-// when it scrapes nothing (OTLP in; memory_limiter and batch; debug out; health_check for the probes), assembled
-// from the upstream collector modules at one release. The role runs it as otel/opentelemetry-collector-k8s, whose
-// real build has many more components (prometheus receiver, k8sattributes...): what is missing here cannot be
-// configured on the lab.
+// (OTLP and the prometheus receiver in; memory_limiter and batch; debug out; health_check for the probes),
+// assembled from the upstream collector modules at one release (the prometheus receiver from contrib at the same
+// release). The role runs it as otel/opentelemetry-collector-k8s, whose real build has many more components
+// (k8sattributes, the otlp exporters...): what is missing here cannot be configured on the lab.
 package main
 
 import (
 	"log"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
@@ -32,7 +33,8 @@ var version = "dev"
 func factories() (otelcol.Factories, error) {
 	var f otelcol.Factories
 	var err error
-	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
+	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory(),
+		prometheusreceiver.NewFactory()); err != nil {
 		return f, err
 	}
 	if f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](batchprocessor.NewFactory(),
