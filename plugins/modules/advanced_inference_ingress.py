@@ -199,8 +199,8 @@ def inference_answered(check, probe):
     path = "" if ep.is_url else "/v1/completions"
     body = {"model": model, "prompt": "Say hello", "max_tokens": 8}
     status, answer = ep.post_json(check.cluster, path, body, timeout=60)
-    check.record("inference request", "POST " + ep.location(path), request=body, response={"status": status,
-                                                                                         "answer": answer})
+    check.record("inference request", "POST " + ep.location(path), request=body,
+                 response={"status": status, "answer": answer})
     check.require(status == 200 and isinstance(answer, dict) and answer.get("choices"),
                   "HTTP %s, answer has no choices: %s" % (status, str(answer)[:200]))
     return "model %s answered through %s" % (answer.get("model") or model, ep.location(path))

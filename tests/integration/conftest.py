@@ -32,6 +32,24 @@ def serve_for_real_nodes(lab, script, why):
     return run_script(script, "serve")[0]
 
 
+GATEWAY_CLASS = "ai-gateway"  # the lab inventory's GatewayClass (tests/lab/gateway.py)
+
+
+@pytest.fixture(scope="module")
+def envoy_gateway(lab, kubectl):
+    """Envoy Gateway installed by the gateway_api role, as `make demo` runs it (a second run changes nothing)."""
+    bindir = os.path.dirname(sys.executable)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.run([os.path.join(bindir, "ansible-playbook"), "-i", os.path.join(ROOT, ".lab", "inventory"),
+                           os.path.join(ROOT, "playbooks", "site.yml"), "--tags", "gateway_api"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    gateway_class = kubectl.json("get", "gatewayclass", GATEWAY_CLASS)
+    assert [c for c in gateway_class["status"]["conditions"] if c["type"] == "Accepted" and c["status"] == "True"]
+    return gateway_class
+
+
 def image_ids(tar):
     """The ids a container of this lab image can report as its imageID: the manifest digest when its node pulled it
     from the lab's registry, the config digest (CRI's image id) when the node imported it at start."""

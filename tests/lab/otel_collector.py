@@ -9,8 +9,9 @@
   distributions/otelcol-k8s/Dockerfile lays it out (the binary at /otelcol-k8s, CA certificates, user 10001,
   ENTRYPOINT /otelcol-k8s, CMD --config /etc/otelcol-k8s/config.yaml; upstream's default config.yaml is not in it).
 Built by `make lab` with real nodes (tests/lab/realnodes.py; the lab's inventory turns site.yml's otel_collector on,
-manifests mode, scraping annotated pods and the lab's accelerator metrics stand-in); `serve` builds and serves it on its own (tests/integration/checks/test_otel_collector.py;
-the build is deterministic, so the image is the one the lab serves).
+manifests mode, scraping annotated pods and the lab's accelerator metrics stand-in); `serve` builds and serves it on
+its own (tests/integration/checks/test_otel_collector.py; the build is deterministic, so the image is the one the lab
+serves).
 
     otel_collector.py serve    build, serve the image from the lab's registry; print a JSON line
 """

@@ -12,37 +12,19 @@ split is rejected when a different split is expected. Needs `make lab` (the fixt
 
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-from .test_more_checks import ROOT, ai_inference, assert_cleaned_up, part, run
+from ..conftest import GATEWAY_CLASS
+from .test_more_checks import ai_inference, assert_cleaned_up, part, run
 
 REAL = {"lab.k8s-ai-conformance.io/real-node": "true"}
-GATEWAY_CLASS = "ai-gateway"
 EG_NAMESPACE = "envoy-gateway-system"
 ENVOY_IMAGE = "docker.io/envoyproxy/envoy:distroless-v1.39.1"
 REQUESTS = 200
 TIMEOUT = 240  # per awaited condition: the first Gateway of a node pulls the Envoy image from the lab's registry
-
-
-@pytest.fixture(scope="module")
-def envoy_gateway(lab, kubectl):
-    """Envoy Gateway installed by the gateway_api role, as `make demo` runs it (a second run changes nothing)."""
-    bindir = os.path.dirname(sys.executable)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-    proc = subprocess.run([os.path.join(bindir, "ansible-playbook"), "-i", os.path.join(ROOT, ".lab", "inventory"),
-                           os.path.join(ROOT, "playbooks", "site.yml"), "--tags", "gateway_api"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1200, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    gateway_class = kubectl.json("get", "gatewayclass", GATEWAY_CLASS)
-    assert [c for c in gateway_class["status"]["conditions"] if c["type"] == "Accepted" and c["status"] == "True"]
-    return gateway_class
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,7 @@ import time
 import pytest
 import yaml
 
-from ..conftest import serve_for_real_nodes
-from .test_gateway import GATEWAY_CLASS, envoy_gateway  # noqa: F401  (the fixture: site.yml's Envoy Gateway)
+from ..conftest import GATEWAY_CLASS, serve_for_real_nodes
 from .test_more_checks import assert_cleaned_up, part, run
 
 advanced_inference_ingress = importlib.import_module(
@@ -71,7 +70,7 @@ def chart_values(built):
 
 def helm(built, lab_kubeconfig, *args):
     return subprocess.run([built["helm"], "--kubeconfig", lab_kubeconfig] + list(args), capture_output=True,
-                          text=True, timeout=400)
+                          text=True, timeout=400, check=False)
 
 
 @pytest.fixture(scope="module")

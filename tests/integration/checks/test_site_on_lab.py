@@ -111,8 +111,8 @@ def test_every_workload_is_available_with_real_running_pods(converged, kubectl):
                                         for s in statuses), (name, statuses)
 
 
-def test_robust_controller_proves_kuberay_under_the_least_privilege_clusterrole(converged, kubectl, lab_kubeconfig,
-                                                                               tmp_path):
+def test_robust_controller_proves_kuberay_under_the_least_privilege_clusterrole(
+        converged, kubectl, lab_kubeconfig, tmp_path):
     with open(CLUSTERROLE) as handle:
         kubectl.run("apply", "-f", "-", input=handle.read())
     token = kubectl.run("-n", "ai-conformance", "create", "token", "ai-conformance-verifier",
