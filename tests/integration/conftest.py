@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import uuid
 
@@ -35,16 +36,30 @@ def serve_for_real_nodes(lab, script, why):
 GATEWAY_CLASS = "ai-gateway"  # the lab inventory's GatewayClass (tests/lab/gateway.py)
 
 
+def run_site(*args, extra=None, timeout=1500):
+    """ansible-playbook site.yml on the lab's inventory, as `make demo` runs it; extra: variables (-e @file);
+    (returncode, localhost's recap counts, output tail)."""
+    bindir = os.path.dirname(sys.executable)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    argv = [os.path.join(bindir, "ansible-playbook"), "-i", os.path.join(LAB, "inventory"),
+            os.path.join(ROOT, "playbooks", "site.yml")] + list(args)
+    if extra:
+        handle, path = tempfile.mkstemp(prefix="it-site-", suffix=".json")
+        with os.fdopen(handle, "w") as out:
+            json.dump(extra, out)
+        argv += ["-e", "@" + path]
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    recap = [line for line in proc.stdout.splitlines() if line.startswith("localhost ")]
+    counts = dict(p.split("=") for p in recap[-1].split(":", 1)[1].split()) if recap else {}
+    return proc.returncode, counts, proc.stdout[-5000:] + proc.stderr[-2000:]
+
+
 @pytest.fixture(scope="module")
 def envoy_gateway(lab, kubectl):
     """Envoy Gateway installed by the gateway_api role, as `make demo` runs it (a second run changes nothing)."""
-    bindir = os.path.dirname(sys.executable)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-    proc = subprocess.run([os.path.join(bindir, "ansible-playbook"), "-i", os.path.join(ROOT, ".lab", "inventory"),
-                           os.path.join(ROOT, "playbooks", "site.yml"), "--tags", "gateway_api"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1200, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    code, _counts, out = run_site("--tags", "gateway_api", timeout=1200)
+    assert code == 0, out
     gateway_class = kubectl.json("get", "gatewayclass", GATEWAY_CLASS)
     assert [c for c in gateway_class["status"]["conditions"] if c["type"] == "Accepted" and c["status"] == "True"]
     return gateway_class

@@ -147,14 +147,18 @@ def data_points(logs, metric):
     return points
 
 
-def wait_for_point(kubectl, metric, pod_name):
-    """The first data point of `metric` whose pod attribute names `pod_name`, from the collector's recent log."""
+def recent_log(kubectl):
+    """The last 20 s of the running collector's log (a rollout may leave a terminating pod beside it)."""
     collector = [p["metadata"]["name"] for p in collector_pods(kubectl) if p["status"].get("phase") == "Running"
                  and not p["metadata"].get("deletionTimestamp")][0]
+    return kubectl.run("logs", "-n", NAMESPACE, collector, "--since=20s", check=False).stdout
+
+
+def wait_for_point(kubectl, metric, pod_name):
+    """The first data point of `metric` whose pod attribute names `pod_name`, from the collector's recent log."""
     deadline, seen = time.time() + SCRAPE_WAIT, []
     while time.time() < deadline:
-        logs = kubectl.run("logs", "-n", NAMESPACE, collector, "--since=20s", check=False).stdout
-        seen = data_points(logs, metric)
+        seen = data_points(recent_log(kubectl), metric)
         found = [p for p in seen if p.get("pod") == pod_name]
         if found:
             return found[0]
@@ -206,10 +210,8 @@ def test_the_control_scraping_the_exporter_as_any_pod_misattributes_its_series(i
     gpu_workloads(kubectl)
     deadline, found = time.time() + SCRAPE_WAIT, []
     while not found and time.time() < deadline:
-        collector = [p["metadata"]["name"] for p in collector_pods(kubectl) if p["status"].get("phase") == "Running"
-                     and not p["metadata"].get("deletionTimestamp")][0]
-        logs = kubectl.run("logs", "-n", NAMESPACE, collector, "--since=20s", check=False).stdout
-        found = [p for p in data_points(logs, "DCGM_FI_DEV_GPU_UTIL") if p.get("exported_pod") == "gpu-consumer"]
+        found = [p for p in data_points(recent_log(kubectl), "DCGM_FI_DEV_GPU_UTIL")
+                 if p.get("exported_pod") == "gpu-consumer"]
         time.sleep(3)
     assert found, "the consumer never showed as exported_pod"
     assert found[0].get("pod", "").startswith(STANDIN + "-"), found[0]  # attributed to the exporter

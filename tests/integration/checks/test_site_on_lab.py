@@ -11,15 +11,12 @@ its ServiceAccount, writes only in ai-conformance-probe-* namespaces)."""
 import importlib
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import uuid
 
 import pytest
 import yaml
 
-from ..conftest import LAB, ROOT, serve_for_real_nodes
+from ..conftest import ROOT, run_site, serve_for_real_nodes
 from .test_more_checks import assert_cleaned_up, run
 
 robust_controller = importlib.import_module("ansible_collections.k8s_ai.conformance.plugins.modules.robust_controller")
@@ -39,35 +36,17 @@ WORKLOADS = {
 REMOVABLE = ("gateway_api", "kuberay", "otel_collector", "monitoring", "metrics_adapter")
 
 
-def site(*args, extra=None):
-    """ansible-playbook site.yml on the lab's inventory; (returncode, localhost's recap counts, output tail)."""
-    bindir = os.path.dirname(sys.executable)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-    argv = [os.path.join(bindir, "ansible-playbook"), "-i", os.path.join(LAB, "inventory"),
-            os.path.join(ROOT, "playbooks", "site.yml")] + list(args)
-    if extra:
-        handle, path = tempfile.mkstemp(prefix="it-site-", suffix=".json")
-        with os.fdopen(handle, "w") as out:
-            json.dump(extra, out)
-        argv += ["-e", "@" + path]
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500, check=False)
-    recap = [line for line in proc.stdout.splitlines() if line.startswith("localhost ")]
-    counts = dict(p.split("=") for p in recap[-1].split(":", 1)[1].split()) if recap else {}
-    return proc.returncode, counts, proc.stdout[-5000:] + proc.stderr[-2000:]
-
-
 @pytest.fixture(scope="module")
 def converged(lab):
     serve_for_real_nodes(lab, "kuberay.py", "KubeRay's operator cannot run")  # its image and CRDs (mirror)
-    code, counts, out = site(extra=KUBERAY)
+    code, counts, out = run_site(extra=KUBERAY)
     assert code == 0, out
     try:
         yield counts
     finally:
         # as `make demo` leaves the lab: the inventory's components, KubeRay off (and its CRDs gone)
-        site("--tags", "kuberay", extra=dict(KUBERAY, kuberay_state="absent", kuberay_remove_crds=True))
-        code, _counts, out = site()
+        run_site("--tags", "kuberay", extra=dict(KUBERAY, kuberay_state="absent", kuberay_remove_crds=True))
+        code, _counts, out = run_site()
         assert code == 0, out
 
 
@@ -136,15 +115,15 @@ def test_robust_controller_proves_kuberay_under_the_least_privilege_clusterrole(
 
 
 def test_a_second_run_and_check_mode_change_nothing(converged):
-    code, counts, out = site(extra=KUBERAY)
+    code, counts, out = run_site(extra=KUBERAY)
     assert code == 0 and counts.get("changed") == "0", (counts, out)
-    code, counts, out = site("--check", extra=KUBERAY)
+    code, counts, out = run_site("--check", extra=KUBERAY)
     assert code == 0 and counts.get("changed") == "0", (counts, out)
 
 
 def test_absent_removes_what_the_roles_installed(converged, kubectl):
     extra = dict(KUBERAY, kuberay_remove_crds=True, **{role + "_state": "absent" for role in REMOVABLE})
-    code, counts, out = site("--tags", ",".join(REMOVABLE), extra=extra)
+    code, counts, out = run_site("--tags", ",".join(REMOVABLE), extra=extra)
     assert code == 0 and int(counts.get("changed", 0)) > 0, (counts, out)
     for namespace in ("envoy-gateway-system", "ray-system", "observability"):
         assert managed(kubectl, namespace) == {}, (namespace, sorted(managed(kubectl, namespace)))
