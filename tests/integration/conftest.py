@@ -74,6 +74,64 @@ def image_ids(tar):
     return manifest_digest, manifest["config"]["digest"]
 
 
+ADMISSION_WAITS = []  # what the admission guard saw, for the terminal summary
+ADMISSION_TIMEOUT = 300
+
+
+def lab_controllers():
+    """tests/lab/controllers.py (and its lab module), imported as the lab's own scripts import them."""
+    if LAB_DIR not in sys.path:
+        sys.path.insert(0, LAB_DIR)
+    import controllers  # noqa: PLC0415
+    return controllers
+
+
+def _real_node_lab():
+    try:
+        with open(os.path.join(LAB, "lab.json")) as f:
+            return bool(json.load(f).get("real_nodes"))
+    except (OSError, ValueError):
+        return False
+
+
+@pytest.fixture(autouse=True)
+def pods_admitted(request):
+    """Every test starts on a lab that admits pods. Kueue's pod webhook (failurePolicy Fail) refuses every pod of
+    every namespace while its controller pod is not serving; a full CI run twice saw a window of such refusals that
+    failed the unrelated tests inside it (a Kueue restart under load: its cause is printed at the end, see
+    pytest_terminal_summary). A test that needs it broken breaks it itself, after this."""
+    if not _real_node_lab():
+        yield
+        return
+    controllers = lab_controllers()
+    refused = controllers.admission_refused()
+    if refused:
+        started = time.time()
+        pods = controllers.controller_pods()
+        try:
+            controllers.wait_admitting(timeout=ADMISSION_TIMEOUT)
+        except SystemExit as exc:  # the lab's wait ends scripts that way; here it is this test's failure
+            pytest.fail("before %s the lab refused pods for %ds: %s; %s"
+                        % (request.node.nodeid, ADMISSION_TIMEOUT, refused, exc))
+        ADMISSION_WAITS.append("before %s: a pod was refused (%s); admitted again after %.0fs; controller pods "
+                               "then: %s" % (request.node.nodeid, refused[:300], time.time() - started,
+                                             "; ".join(pods)))
+    yield
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _real_node_lab():
+        return
+    terminalreporter.section("lab pod admission")
+    for line in ADMISSION_WAITS or ["every test started on a lab that admitted pods"]:
+        terminalreporter.write_line(line)
+    try:
+        for line in lab_controllers().controller_pods():
+            terminalreporter.write_line(line)
+    except Exception as exc:  # noqa: BLE001 - a summary line must not fail the run
+        terminalreporter.write_line("controller pods not readable: %s" % exc)
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The running lab's state (ports, versions, mirror URL). Fails — never skips — when the lab is down."""

@@ -240,24 +240,43 @@ def wait_serving(name, timeout=300):
     lab._wait("%s Deployment available and its webhooks served" % name, lambda: _serving_as_pod(name), timeout, 1)
 
 
-def _admits_a_pod():
-    """A server-side dry-run Pod create in `default`: it goes through every pod webhook (Kueue's mpod.kb.io has
-    failurePolicy Fail), which an endpoint marked ready does not prove - right after Kueue was re-attached its
-    webhook answered "broken pipe" to a check's pod once (a fresh clone's make demo)."""
+def admission_refused():
+    """Why a server-side dry-run Pod create in `default` is refused (None when admitted): it goes through every
+    pod webhook (Kueue's mpod.kb.io has failurePolicy Fail), which an endpoint marked ready does not prove - right
+    after Kueue was re-attached its webhook answered "broken pipe" to a check's pod once (a fresh clone's make
+    demo)."""
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "lab-admission-probe-"},
            "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}
-    status, _body = lab.Api().request("POST", "/api/v1/namespaces/default/pods?dryRun=All", json.dumps(pod),
-                                      ok=(201, 400, 403, 422, 500, 503))
-    return status == 201
+    status, body = lab.Api().request("POST", "/api/v1/namespaces/default/pods?dryRun=All", json.dumps(pod),
+                                     ok=(201, 400, 403, 422, 500, 503))
+    if status == 201:
+        return None
+    return "HTTP %d %s" % (status, body.get("message", "") if isinstance(body, dict) else body[:300])
 
 
 def wait_admitting(timeout=120, in_a_row=3):
     streak = [0]
 
     def admitted():
-        streak[0] = streak[0] + 1 if _admits_a_pod() else 0
+        streak[0] = streak[0] + 1 if admission_refused() is None else 0
         return streak[0] >= in_a_row
     lab._wait("%d pod admissions in a row through the controllers' webhooks" % in_a_row, admitted, timeout, 0.5)
+
+
+def controller_pods():
+    """One line per controller pod: node, phase, each container's restarts and how it last ended."""
+    lines = []
+    for name in CONTROLLERS:
+        pods = lab.Api().get("/api/v1/namespaces/%s/pods" % CONTROLLERS[name]["namespace"])[1]["items"]
+        for p in pods:
+            for c in (p.get("status") or {}).get("containerStatuses") or []:
+                ended = (c.get("lastState") or {}).get("terminated") or {}
+                lines.append("%s/%s on %s: %s, ready=%s, restarts=%d%s" % (
+                    p["metadata"]["namespace"], p["metadata"]["name"], p["spec"].get("nodeName"),
+                    p["status"].get("phase"), c.get("ready"), c.get("restartCount", 0),
+                    ", last ended %s (%s, exit %s)" % (ended.get("finishedAt"), ended.get("reason"),
+                                                       ended.get("exitCode")) if ended else ""))
+    return lines
 
 
 def wait_stopped(name, timeout=60):

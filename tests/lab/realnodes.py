@@ -582,18 +582,27 @@ def _ready(obj):
 
 def restart_node(lab, name, timeout=180):
     """Restart a node's container (its processes start again, the kubelet restarts its pods) and wait until
-    the node and every pod it ran that restarts by itself (controllers, DNS) are Ready again."""
+    every pod it ran that restarts by itself (controllers, DNS) has restarted and is Ready again. Right after
+    `podman restart` the node and its pods still read Ready from before (measured: such a wait returned in
+    0.2 s, and Kueue's webhook had no endpoint 10 s later), so each pod must show a container started anew."""
     api = lab.Api()
     selector = "?fieldSelector=spec.nodeName%3D" + name
-    before = [p["metadata"]["uid"] for p in api.get("/api/v1/pods" + selector)[1]["items"]
-              if p["spec"].get("restartPolicy", "Always") == "Always" and _ready(p)]
+    before = {p["metadata"]["uid"]: _starts(p) for p in api.get("/api/v1/pods" + selector)[1]["items"]
+              if p["spec"].get("restartPolicy", "Always") == "Always" and _ready(p)}
     _run(PODMAN + ["restart", "-t", "5", name])
-    wait_ready(lab, api, [name], timeout)
 
     def pods_back():
         pods = {p["metadata"]["uid"]: p for p in api.get("/api/v1/pods" + selector)[1]["items"]}
-        return all(uid not in pods or _ready(pods[uid]) for uid in before)
-    lab._wait("the pods of %s Ready again" % name, pods_back, timeout, 1)
+        return all(uid not in pods or (_ready(pods[uid]) and _starts(pods[uid]) != starts)
+                   for uid, starts in before.items())
+    lab._wait("the pods of %s restarted and Ready again" % name, pods_back, timeout, 1)
+    wait_ready(lab, api, [name], timeout)
+
+
+def _starts(pod):
+    """Each container's (restart count, start time): a container started anew changes it."""
+    return sorted((c["name"], c.get("restartCount", 0), ((c.get("state") or {}).get("running") or {}).get("startedAt"))
+                  for c in (pod.get("status") or {}).get("containerStatuses") or [])
 
 
 def down(lab, state):
